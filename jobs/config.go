@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+)
+
+func init() {
+	register(&command{name: "config", summary: "check a configuration file (config check)", run: runConfig})
+}
+
+func runConfig(ctx context.Context, args []string) error {
+	if len(args) == 0 || (args[0] != "check" && args[0] != "-h" && args[0] != "--help") {
+		return usagef("usage: osmtrack config check [--config FILE]")
+	}
+	f := newFlags("config check", "osmtrack config check [--config FILE]")
+	configPath := f.String("config", "", "configuration file")
+	if args[0] == "check" {
+		args = args[1:]
+	}
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := f.noArgs(); err != nil {
+		return err
+	}
+	cfg, _, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if err := checkConfigDeps(cfg); err != nil {
+		return err
+	}
+	name := cfg.Path
+	if name == "" {
+		name = "(defaults)"
+	}
+	fmt.Fprintf(os.Stdout, "%s: ok\n", name)
+	return nil
+}

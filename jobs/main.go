@@ -1,0 +1,115 @@
+// Command osmtrack is the one binary of the osmtrack pipeline. Each subcommand is one step or
+// tool; this package only wires flags and configuration to the library under etl/.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/osmtrack/osmtrack/etl/config"
+	"github.com/osmtrack/osmtrack/etl/step"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0 // done, nothing to do, or another run holds the lock
+	exitFailure = 1 // runtime failure: retry
+	exitUsage   = 2 // usage or configuration error: do not retry
+)
+
+// command is one subcommand. Files in this package register theirs in init.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+var commands = map[string]*command{}
+
+func register(c *command) { commands[c.name] = c }
+
+// usageError makes the process exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// errHelp is returned when -h/--help was asked for: exit 0.
+var errHelp = errors.New("help requested")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		printUsage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "--help", "-help":
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				return exitCode(c.run(ctx, []string{"--help"}), stderr)
+			}
+		}
+		printUsage(stdout)
+		return exitOK
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "osmtrack: unknown command %q\n\n", name)
+		printUsage(stderr)
+		return exitUsage
+	}
+	return exitCode(c.run(ctx, args[1:]), stderr)
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	var ue *usageError
+	var ce *config.Error
+	switch {
+	case err == nil, errors.Is(err, errHelp), errors.Is(err, step.ErrLocked):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "osmtrack: %v\n", err)
+		return exitUsage
+	case errors.As(err, &ce):
+		fmt.Fprintf(stderr, "osmtrack: %v\n", err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "osmtrack: %v\n", err)
+		return exitFailure
+	}
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: osmtrack COMMAND [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-14s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'osmtrack COMMAND --help' for a command's flags. Every flag can also be set")
+	fmt.Fprintln(w, "from the environment as OSMTRACK_<FLAG> (e.g. --from-seq as OSMTRACK_FROM_SEQ).")
+}
+
+// envName is the environment variable that stands in for a flag.
+func envName(flag string) string {
+	return "OSMTRACK_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
