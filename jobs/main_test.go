@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/osmtrack/osmtrack/etl/dbtest"
+	"github.com/osmtrack/osmtrack/etl/store"
+)
+
+func runCLI(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String() + errb.String()
+}
+
+func TestExitCodes(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+	}{
+		{nil, exitUsage},
+		{[]string{"frobnicate"}, exitUsage},
+		{[]string{"help"}, exitOK},
+		{[]string{"--help"}, exitOK},
+		{[]string{"version"}, exitOK},
+		{[]string{"migrate", "--help"}, exitOK},
+		{[]string{"migrate", "--no-such-flag"}, exitUsage},
+		{[]string{"migrate", "extra"}, exitUsage},
+		{[]string{"config"}, exitUsage},
+	}
+	for _, tc := range cases {
+		if code, out := runCLI(t, tc.args...); code != tc.code {
+			t.Errorf("osmtrack %v: exit %d, want %d\n%s", tc.args, code, tc.code, out)
+		}
+	}
+}
+
+// captureStdout runs f with os.Stdout redirected and returns what it printed.
+func captureStdout(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	done := make(chan string)
+	go func() { b, _ := io.ReadAll(r); done <- string(b) }()
+	f()
+	w.Close()
+	os.Stdout = old
+	return <-done
+}
+
+func TestEveryCommandHasHelp(t *testing.T) {
+	for name := range commands {
+		var code int
+		var out string
+		printed := captureStdout(t, func() { code, out = runCLI(t, name, "--help") })
+		if code != exitOK || !strings.Contains(printed+out, "usage:") {
+			t.Errorf("osmtrack %s --help: exit %d\n%s%s", name, code, printed, out)
+		}
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(good, []byte("fetch:\n  max_diffs: 10\n"), 0o644)
+	os.WriteFile(bad, []byte("fetch:\n  max_diffs: 10\n  maxdiffs: 3\n"), 0o644)
+	if code, out := runCLI(t, "config", "check", "--config", good); code != exitOK {
+		t.Fatalf("good config: exit %d: %s", code, out)
+	}
+	code, out := runCLI(t, "config", "check", "--config", bad)
+	if code != exitUsage || !strings.Contains(out, "bad.yaml:3") || !strings.Contains(out, "maxdiffs") {
+		t.Fatalf("unknown key: exit %d, want 2 naming bad.yaml:3 and the key; got %q", code, out)
+	}
+	t.Setenv("OSMTRACK_CONFIG", bad)
+	if code, _ := runCLI(t, "config", "check"); code != exitUsage {
+		t.Fatalf("OSMTRACK_CONFIG not read: exit %d", code)
+	}
+}
+
+func TestMigrateTwiceAndConcurrently(t *testing.T) {
+	db := dbtest.PG(t)
+	t.Setenv("OSMTRACK_DATABASE_URL", db.URL)
+	t.Setenv("OSMTRACK_CONFIG", "")
+	// InfluxDB "configured but down": the step still does its work and exits 0.
+	t.Setenv("OSMTRACK_INFLUX_URL", "http://127.0.0.1:9")
+	if code, out := runCLI(t, "migrate"); code != exitOK {
+		t.Fatalf("migrate: exit %d: %s", code, out)
+	}
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	for i := range codes {
+		wg.Add(1)
+		go func() { defer wg.Done(); codes[i], _ = runCLI(t, "migrate") }()
+	}
+	wg.Wait()
+	if codes[0] != exitOK || codes[1] != exitOK {
+		t.Fatalf("concurrent migrate exit codes %v", codes)
+	}
+	v, err := store.SchemaVersion(context.Background(), db.Pool)
+	if err != nil || v != store.LatestVersion() {
+		t.Fatalf("schema version %d (%v), want %d", v, err, store.LatestVersion())
+	}
+	var runs int
+	db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM job_runs WHERE job = 'migrate' AND outcome = 'ok'`).Scan(&runs)
+	if runs < 2 {
+		t.Fatalf("migrate runs recorded: %d", runs)
+	}
+}
+
+func TestStepWithoutDatabaseIsAUsageError(t *testing.T) {
+	t.Setenv("OSMTRACK_DATABASE_URL", "")
+	t.Setenv("OSMTRACK_CONFIG", "")
+	if code, out := runCLI(t, "migrate"); code != exitUsage || !strings.Contains(out, "OSMTRACK_DATABASE_URL") {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+}
