@@ -8,9 +8,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LOCAL="$ROOT/.local"
 PGBIN=/usr/lib/postgresql/15/bin
-PGPORT=55432
-INFLUX_HTTP=127.0.0.1:58086
-INFLUX_RPC=127.0.0.1:58088
+# Ports can be moved (e.g. to run a second checkout's services side by side).
+PGPORT=${OSMTRACK_SERVICES_PG_PORT:-55432}
+INFLUX_HTTP=127.0.0.1:${OSMTRACK_SERVICES_INFLUX_PORT:-58086}
+INFLUX_RPC=127.0.0.1:${OSMTRACK_SERVICES_INFLUX_RPC_PORT:-58088}
 PGDATA="$LOCAL/pg/data"
 PGRUN="$LOCAL/pg/run"
 INFLUX_DIR="$LOCAL/influxdb"
