@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/osmtrack/osmtrack/etl/step"
 	"github.com/osmtrack/osmtrack/etl/store"
@@ -11,6 +12,9 @@ func init() {
 	register(&command{name: "migrate", summary: "apply the embedded PostGIS migrations", run: runMigrate})
 }
 
+// runMigrate applies the migrations. It does not go through step.Do: on a fresh database
+// job_runs does not exist until the migrations made it. store.Migrate holds its own advisory
+// lock, so concurrent runs wait for each other and the second finds nothing to do.
 func runMigrate(ctx context.Context, args []string) error {
 	f := newFlags("migrate", "osmtrack migrate [--config FILE] [--read-only-role ROLE]")
 	configPath := f.String("config", "", "configuration file")
@@ -29,12 +33,16 @@ func runMigrate(ctx context.Context, args []string) error {
 	if *role == "" {
 		*role = a.cfg.Database.ReadOnlyRole
 	}
-	return step.Do(ctx, a.db, a.metrics, a.log, "migrate", "migrate-run", func(ctx context.Context, r *step.Run) error {
-		done, err := store.Migrate(ctx, a.db, r.Log, *role)
-		r.Items = len(done)
-		if err == nil && len(done) == 0 {
-			r.Log.Info("schema is current; nothing to apply", "version", store.LatestVersion())
-		}
-		return err
-	})
+	log := a.log.With("job", "migrate", "run_id", step.NewRunID())
+	start := time.Now()
+	done, err := store.Migrate(ctx, a.db, log, *role)
+	outcome := "ok"
+	if err != nil {
+		outcome = "failed"
+	} else if len(done) == 0 {
+		log.Info("schema is current; nothing to apply", "version", store.LatestVersion())
+	}
+	a.metrics.Point(ctx, "job_run", map[string]string{"job": "migrate", "outcome": outcome},
+		map[string]any{"duration_seconds": time.Since(start).Seconds(), "items": len(done), "errors": 0}, time.Now())
+	return err
 }

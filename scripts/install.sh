@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what osmtrack's services, tests and demo need and are missing, from Debian's packages,
 # the Go module proxy and npm. Idempotent; safe to run as root or as a user with sudo.
-#   scripts/install.sh [postgres] [influxd] [osmium] [chromium] [node]   (default: all)
+#   scripts/install.sh [postgres] [influxd] [osmium] [bench] [chromium] [node]   (default: all)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-want=("$@"); [ ${#want[@]} -eq 0 ] && want=(postgres influxd osmium chromium node)
+want=("$@"); [ ${#want[@]} -eq 0 ] && want=(postgres influxd osmium bench chromium node)
 
 SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
 apt_updated=""
@@ -28,6 +28,9 @@ for w in "${want[@]}"; do
     fi ;;
   osmium)
     command -v osmium >/dev/null || { echo "install: osmium-tool (Debian package)" >&2; apt_install osmium-tool; } ;;
+  bench) # scripts/bench.sh: osmium-tool for the references, GNU time for peak RSS
+    command -v osmium >/dev/null || { echo "install: osmium-tool (Debian package)" >&2; apt_install osmium-tool; }
+    [ -x /usr/bin/time ] || { echo "install: GNU time (Debian package)" >&2; apt_install time; } ;;
   chromium)
     command -v chromium >/dev/null || { echo "install: chromium (Debian package)" >&2; apt_install chromium fonts-dejavu-core; } ;;
   node)

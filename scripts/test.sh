@@ -9,4 +9,4 @@ scripts/services.sh start
 eval "$(scripts/services.sh env)"
 go vet ./...
 if [ $# -eq 0 ]; then set -- ./...; fi
-go test -race -count=1 -timeout 30m "$@"
+go test -race -count=1 -timeout 8m "$@"

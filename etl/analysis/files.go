@@ -1,0 +1,249 @@
+package analysis
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/paulmach/osm"
+)
+
+// Meta is the changeset's metadata.
+type Meta struct {
+	ID            int64
+	User          string
+	UID           int64
+	CreatedAt     *time.Time
+	ClosedAt      *time.Time
+	Open          bool
+	CommentsCount int
+	ChangesCount  int
+	Tags          map[string]string
+	BBox          *[4]float64
+	// DiffTotal is how many element versions the replication diffs reported for the changeset
+	// (changesets.num_create + num_modify + num_delete); 0 when unknown. When the elements
+	// analysed are fewer, the document is incomplete.
+	DiffTotal int
+}
+
+// InputError is unreadable input: the file, the line (0 when unknown) and what went wrong.
+// `osmtrack analyse-file` exits 2 on it.
+type InputError struct {
+	File string
+	Line int
+	Err  error
+}
+
+func (e *InputError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.File, e.Err)
+}
+
+func (e *InputError) Unwrap() error { return e.Err }
+
+type xmlChangeset struct {
+	ID            int64    `xml:"id,attr"`
+	User          string   `xml:"user,attr"`
+	UID           int64    `xml:"uid,attr"`
+	CreatedAt     string   `xml:"created_at,attr"`
+	ClosedAt      string   `xml:"closed_at,attr"`
+	Open          string   `xml:"open,attr"`
+	CommentsCount int      `xml:"comments_count,attr"`
+	ChangesCount  int      `xml:"changes_count,attr"`
+	NumChanges    int      `xml:"num_changes,attr"`
+	MinLat        *float64 `xml:"min_lat,attr"`
+	MinLon        *float64 `xml:"min_lon,attr"`
+	MaxLat        *float64 `xml:"max_lat,attr"`
+	MaxLon        *float64 `xml:"max_lon,attr"`
+	Tags          []struct {
+		K string `xml:"k,attr"`
+		V string `xml:"v,attr"`
+	} `xml:"tag"`
+}
+
+func lineOf(dec *xml.Decoder, err error) int {
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		return se.Line
+	}
+	l, _ := dec.InputPos()
+	return l
+}
+
+// ReadMeta reads a changeset's metadata as /api/0.6/changeset/ID serves it (an <osm> with one
+// <changeset>; a bare <changeset> is accepted too).
+func ReadMeta(path string) (Meta, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Meta{}, &InputError{File: path, Err: err}
+	}
+	defer f.Close()
+	return DecodeMeta(f, path)
+}
+
+// DecodeMeta is ReadMeta on a reader; name is used in errors.
+func DecodeMeta(r io.Reader, name string) (Meta, error) {
+	dec := xml.NewDecoder(r)
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return Meta{}, &InputError{File: name, Err: errors.New("no <changeset> element")}
+		}
+		if err != nil {
+			return Meta{}, &InputError{File: name, Line: lineOf(dec, err), Err: err}
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok || se.Name.Local != "changeset" {
+			continue
+		}
+		line, _ := dec.InputPos()
+		var x xmlChangeset
+		if err := dec.DecodeElement(&x, &se); err != nil {
+			return Meta{}, &InputError{File: name, Line: lineOf(dec, err), Err: err}
+		}
+		if x.ID <= 0 {
+			return Meta{}, &InputError{File: name, Line: line, Err: errors.New("changeset without a valid id")}
+		}
+		m := Meta{ID: x.ID, User: x.User, UID: x.UID, CommentsCount: x.CommentsCount, ChangesCount: x.ChangesCount, Tags: map[string]string{}}
+		if m.ChangesCount == 0 {
+			m.ChangesCount = x.NumChanges
+		}
+		for _, t := range x.Tags {
+			m.Tags[t.K] = t.V
+		}
+		if x.Open != "" {
+			b, err := strconv.ParseBool(x.Open)
+			if err != nil {
+				return Meta{}, &InputError{File: name, Line: line, Err: fmt.Errorf("open=%q: %w", x.Open, err)}
+			}
+			m.Open = b
+		}
+		for _, p := range []struct {
+			s   string
+			dst **time.Time
+			n   string
+		}{{x.CreatedAt, &m.CreatedAt, "created_at"}, {x.ClosedAt, &m.ClosedAt, "closed_at"}} {
+			if p.s == "" {
+				continue
+			}
+			t, err := time.Parse(time.RFC3339, p.s)
+			if err != nil {
+				return Meta{}, &InputError{File: name, Line: line, Err: fmt.Errorf("%s=%q: %w", p.n, p.s, err)}
+			}
+			t = t.UTC()
+			*p.dst = &t
+		}
+		if x.MinLat != nil && x.MinLon != nil && x.MaxLat != nil && x.MaxLon != nil {
+			m.BBox = &[4]float64{*x.MinLon, *x.MinLat, *x.MaxLon, *x.MaxLat}
+		}
+		return m, nil
+	}
+}
+
+// ReadElements reads an osmChange file (a changeset download: the versions get the action of
+// their block) or an OSM XML file (history: no action).
+func ReadElements(path string) ([]Elem, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &InputError{File: path, Err: err}
+	}
+	defer f.Close()
+	return DecodeElements(f, path)
+}
+
+// DecodeElements is ReadElements on a reader; name is used in errors.
+func DecodeElements(r io.Reader, name string) ([]Elem, error) {
+	dec := xml.NewDecoder(r)
+	var out []Elem
+	action := ""
+	root := ""
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, &InputError{File: name, Line: lineOf(dec, err), Err: err}
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = t.Name.Local
+				if root != "osmChange" && root != "osm" {
+					return nil, &InputError{File: name, Line: lineOf(dec, nil), Err: fmt.Errorf("root element <%s>: want <osmChange> or <osm>", root)}
+				}
+				continue
+			}
+			var obj osm.Object
+			switch t.Name.Local {
+			case "create", "modify", "delete":
+				action = t.Name.Local
+				continue
+			case "node":
+				obj = &osm.Node{}
+			case "way":
+				obj = &osm.Way{}
+			case "relation":
+				obj = &osm.Relation{}
+			default:
+				if err := dec.Skip(); err != nil {
+					return nil, &InputError{File: name, Line: lineOf(dec, err), Err: err}
+				}
+				continue
+			}
+			line, _ := dec.InputPos()
+			if err := dec.DecodeElement(obj, &t); err != nil {
+				return nil, &InputError{File: name, Line: lineOf(dec, err), Err: err}
+			}
+			e, _ := FromObject(obj, action)
+			if !hasAttr(t, "visible") {
+				// Replication diffs and some tools omit visible: present unless deleted.
+				e.Visible = true
+				e.HasLoc = e.Type == 'n' && !(e.Lat == 0 && e.Lon == 0)
+			}
+			if e.ID == 0 || e.Version < 1 {
+				return nil, &InputError{File: name, Line: line, Err: fmt.Errorf("<%s> without id or version", t.Name.Local)}
+			}
+			if action == "delete" {
+				e.Visible = false
+				e.HasLoc = false
+			}
+			if e.Type == 'n' && e.Visible && (e.Lat < -90 || e.Lat > 90 || e.Lon < -180 || e.Lon > 180) {
+				return nil, &InputError{File: name, Line: line, Err: fmt.Errorf("node %d: lat/lon out of range", e.ID)}
+			}
+			out = append(out, e)
+		case xml.EndElement:
+			switch t.Name.Local {
+			case "create", "modify", "delete":
+				action = ""
+			}
+		}
+	}
+	if root == "" {
+		return nil, &InputError{File: name, Err: errors.New("empty file: no XML element")}
+	}
+	if root == "osmChange" {
+		for i := range out {
+			if out[i].Action == "" {
+				return nil, &InputError{File: name, Err: fmt.Errorf("%s %d outside create/modify/delete", TypeName(out[i].Type), out[i].ID)}
+			}
+		}
+	}
+	SortElems(out)
+	return out, nil
+}
+
+func hasAttr(se xml.StartElement, name string) bool {
+	for _, a := range se.Attr {
+		if a.Name.Local == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,318 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb"
+
+	"github.com/osmtrack/osmtrack/etl/replication"
+)
+
+// csMeta is one <changeset> of the changeset replication feed. Optional attributes are
+// pointers: a changeset without edits has no bbox, an open one no closed_at.
+type csMeta struct {
+	ID            int64      `xml:"id,attr"`
+	User          string     `xml:"user,attr"`
+	UID           *int64     `xml:"uid,attr"`
+	CreatedAt     time.Time  `xml:"created_at,attr"`
+	ClosedAt      *time.Time `xml:"closed_at,attr"`
+	Open          bool       `xml:"open,attr"`
+	NumChanges    *int       `xml:"num_changes,attr"`
+	CommentsCount *int       `xml:"comments_count,attr"`
+	MinLat        *float64   `xml:"min_lat,attr"`
+	MinLon        *float64   `xml:"min_lon,attr"`
+	MaxLat        *float64   `xml:"max_lat,attr"`
+	MaxLon        *float64   `xml:"max_lon,attr"`
+	Tags          []struct {
+		K string `xml:"k,attr"`
+		V string `xml:"v,attr"`
+	} `xml:"tag"`
+}
+
+func (c *csMeta) bound() (orb.Bound, bool) {
+	if c.MinLat == nil || c.MinLon == nil || c.MaxLat == nil || c.MaxLon == nil {
+		return orb.Bound{}, false
+	}
+	return orb.Bound{Min: orb.Point{*c.MinLon, *c.MinLat}, Max: orb.Point{*c.MaxLon, *c.MaxLat}}, true
+}
+
+// ParseChangesets decodes a changeset replication file (<osm> with <changeset> children).
+func ParseChangesets(data []byte) ([]csMeta, error) {
+	d := xml.NewDecoder(bytes.NewReader(data))
+	var out []csMeta
+	depth := 0
+	sawRoot := false
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			if !sawRoot {
+				return nil, errors.New("no <osm> element")
+			}
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			line, _ := d.InputPos()
+			if depth == 0 {
+				if t.Name.Local != "osm" || sawRoot {
+					return nil, fmt.Errorf("line %d: root element is <%s>, not <osm>", line, t.Name.Local)
+				}
+				sawRoot = true
+				depth = 1
+				continue
+			}
+			if t.Name.Local != "changeset" {
+				return nil, fmt.Errorf("line %d: unknown element <%s> in <osm>", line, t.Name.Local)
+			}
+			var c csMeta
+			if err := d.DecodeElement(&c, &t); err != nil {
+				return nil, fmt.Errorf("line %d: %w", line, err)
+			}
+			switch {
+			case c.ID <= 0:
+				return nil, fmt.Errorf("line %d: changeset without a positive id", line)
+			case c.CreatedAt.IsZero():
+				return nil, fmt.Errorf("line %d: changeset %d has no created_at", line, c.ID)
+			}
+			if b, ok := c.bound(); ok && (b.Min[1] < -90 || b.Max[1] > 90 || b.Min[0] < -180 || b.Max[0] > 180 || b.Min[0] > b.Max[0] || b.Min[1] > b.Max[1]) {
+				return nil, fmt.Errorf("line %d: changeset %d has an invalid bbox", line, c.ID)
+			}
+			out = append(out, c)
+		case xml.EndElement:
+			depth--
+		}
+	}
+}
+
+// RunChangesets applies changeset replication files from the pointer up to head, within
+// MaxFiles and MaxDuration. It keeps the metadata of changesets the diffs tracked and of those
+// whose bbox intersects a region (all of them with no regions); both arrival orders (metadata
+// before or after the elements) merge into the same row, and older files never overwrite the
+// metadata of newer ones.
+func (f *Fetcher) RunChangesets(ctx context.Context, o Options) (Result, error) {
+	var res Result
+	lim := limits{max: o.MaxFiles}
+	if o.MaxDuration > 0 {
+		lim.deadline = f.now().Add(o.MaxDuration)
+	}
+	head, err := f.Feed.Head(ctx)
+	if err != nil {
+		return res, fmt.Errorf("changesets: %w", err)
+	}
+	res.Head = head.Seq
+	ptr, err := f.loadPointer(ctx, o.Pointer, "changesets", func() (uint64, error) {
+		if o.FromSeq > 0 {
+			return o.FromSeq, nil
+		}
+		return f.Feed.ResolveStart(ctx, o.Start, head, f.now())
+	})
+	if err != nil {
+		return res, fmt.Errorf("changesets: %w", err)
+	}
+	res.Pointer = ptr.seq
+	last := head.Seq
+	if o.ToSeq > 0 && o.ToSeq < last {
+		last = o.ToSeq
+	}
+	if ptr.seq < last {
+		res.From = ptr.seq + 1
+	}
+	for seq := ptr.seq + 1; seq <= last && lim.more(f.now()); seq++ {
+		start := time.Now()
+		url := f.Feed.DataURL(seq)
+		n, kept, err := f.applyChangesetFile(ctx, o, seq, head)
+		if err != nil {
+			return res, &SeqError{Feed: "changesets", Seq: seq, URL: url, Err: err}
+		}
+		lim.n++
+		res.Applied++
+		res.Pointer = seq
+		f.Metrics.Point(ctx, "changeset_replication", map[string]string{"pointer": o.Pointer}, map[string]any{
+			"seq":                int64(seq),
+			"head_seq":           int64(head.Seq),
+			"changesets":         n,
+			"changesets_kept":    kept,
+			"processing_seconds": time.Since(start).Seconds(),
+		}, f.now())
+		f.log().Info("changeset file applied", "seq", seq, "changesets", n, "kept", kept)
+	}
+	return res, nil
+}
+
+// changesetFileTime is the replication time of changeset file seq, which becomes the pointer's
+// seq_timestamp: the head's last_run (state.yaml) for the head file, else the last_run of the
+// file's own state (AAA/BBB/CCC.state.txt, which planet.openstreetmap.org publishes next to each
+// file from sequence 2007990 on and paulmach/osm's replication.ChangesetState reads). A file
+// without a state file (the oldest ones) is applied with no timestamp.
+func (f *Fetcher) changesetFileTime(ctx context.Context, seq uint64, head replication.State) (time.Time, error) {
+	if seq == head.Seq {
+		return head.Timestamp, nil
+	}
+	st, err := f.Feed.State(ctx, seq, 0) // head 0: a missing state file is not waited for
+	if replication.IsNotFound(err) {
+		f.log().Debug("changeset file has no state file", "seq", seq, "url", f.Feed.StateURL(seq))
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return st.Timestamp, nil
+}
+
+func (f *Fetcher) applyChangesetFile(ctx context.Context, o Options, seq uint64, head replication.State) (int, int, error) {
+	body, err := f.Feed.Data(ctx, seq, head.Seq)
+	if err != nil {
+		return 0, 0, err
+	}
+	ts, err := f.changesetFileTime(ctx, seq, head)
+	if err != nil {
+		return 0, 0, err
+	}
+	raw, err := gunzip(body)
+	if err != nil {
+		return 0, 0, err
+	}
+	list, err := ParseChangesets(raw)
+	if err != nil {
+		return 0, 0, fmt.Errorf("parse: %w", err)
+	}
+	// The last entry of a changeset in a file wins.
+	byID := make(map[int64]*csMeta, len(list))
+	for i := range list {
+		byID[list[i].ID] = &list[i]
+	}
+	ids := make([]int64, 0, len(byID))
+	for id := range byID {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	kept := 0
+	err = pgx.BeginFunc(ctx, f.DB, func(tx pgx.Tx) error {
+		known := map[int64]bool{}
+		if len(f.Regions) > 0 {
+			rows, err := tx.Query(ctx, `SELECT id FROM changesets WHERE id = ANY($1)`, ids)
+			if err != nil {
+				return fmt.Errorf("look up changesets: %w", err)
+			}
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				known[id] = true
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("look up changesets: %w", err)
+			}
+		}
+		var (
+			kid               []int64
+			users             []*string
+			uids              []*int64
+			created           []time.Time
+			closed            []*time.Time
+			open              []bool
+			comments, changes []*int32
+			tags              []string
+			x0, y0, x1, y1    []*float64
+		)
+		for _, id := range ids {
+			c := byID[id]
+			b, hasB := c.bound()
+			if len(f.Regions) > 0 && !known[id] && !(hasB && f.intersects(b)) {
+				continue
+			}
+			kid = append(kid, id)
+			if c.User != "" {
+				u := c.User
+				users = append(users, &u)
+			} else {
+				users = append(users, nil)
+			}
+			uids = append(uids, c.UID)
+			created = append(created, c.CreatedAt.UTC())
+			closed = append(closed, c.ClosedAt)
+			open = append(open, c.Open)
+			comments = append(comments, i32(c.CommentsCount))
+			changes = append(changes, i32(c.NumChanges))
+			var tb []byte
+			tb = append(tb, '{')
+			seen := map[string]bool{}
+			n := 0
+			for _, t := range c.Tags {
+				if seen[t.K] {
+					continue
+				}
+				seen[t.K] = true
+				if n > 0 {
+					tb = append(tb, ',')
+				}
+				n++
+				tb = appendJSONString(tb, t.K)
+				tb = append(tb, ':')
+				tb = appendJSONString(tb, t.V)
+			}
+			tags = append(tags, string(append(tb, '}')))
+			if hasB {
+				x0, y0, x1, y1 = append(x0, &b.Min[0]), append(y0, &b.Min[1]), append(x1, &b.Max[0]), append(y1, &b.Max[1])
+			} else {
+				x0, y0, x1, y1 = append(x0, nil), append(y0, nil), append(x1, nil), append(y1, nil)
+			}
+		}
+		kept = len(kid)
+		if kept > 0 {
+			if _, err := tx.Exec(ctx, `INSERT INTO changesets AS c (id, username, uid, created_at, closed_at, open, comments_count,
+					changes_count, tags, bbox, meta_seq, meta_updated_at)
+				SELECT id, un, uid, ca, cl, op, cc, ch, tg::jsonb,
+					CASE WHEN x0 IS NULL THEN NULL ELSE ST_MakeEnvelope(x0, y0, x1, y1, 4326) END, $14, now()
+				FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::bool[],
+					$7::int[], $8::int[], $9::text[], $10::float8[], $11::float8[], $12::float8[], $13::float8[])
+					AS u(id, un, uid, ca, cl, op, cc, ch, tg, x0, y0, x1, y1)
+				ON CONFLICT (id) DO UPDATE SET username = EXCLUDED.username, uid = EXCLUDED.uid,
+					created_at = EXCLUDED.created_at, closed_at = EXCLUDED.closed_at, open = EXCLUDED.open,
+					comments_count = EXCLUDED.comments_count, changes_count = EXCLUDED.changes_count,
+					tags = EXCLUDED.tags, bbox = EXCLUDED.bbox, meta_seq = EXCLUDED.meta_seq,
+					meta_updated_at = EXCLUDED.meta_updated_at, updated_at = now(),
+					-- A changeset filtered before its metadata arrived (filter.metadata_wait) is
+					-- filtered again now that its tags, user and bbox are known.
+					state = CASE WHEN c.meta_seq IS NULL AND c.state IN ('filtered', 'dropped', 'analysed', 'done')
+						THEN 'new' ELSE c.state END
+				WHERE c.meta_seq IS NULL OR c.meta_seq <= EXCLUDED.meta_seq`,
+				kid, users, uids, created, closed, open, comments, changes, tags, x0, y0, x1, y1, int64(seq)); err != nil {
+				return fmt.Errorf("write changesets: %w", err)
+			}
+		}
+		return movePointer(ctx, tx, o.Pointer, seq, ts)
+	})
+	return len(ids), kept, err
+}
+
+func i32(p *int) *int32 {
+	if p == nil {
+		return nil
+	}
+	v := int32(*p)
+	return &v
+}
+
+func (f *Fetcher) intersects(b orb.Bound) bool {
+	for _, r := range f.Regions {
+		if r.IntersectsBound(b) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,199 @@
+// Package fetch is the fetch step: minutely diffs into the element store, one transaction per
+// diff (element versions kept, changesets upserted, a diffs row, the pointer moved), and the
+// changeset metadata feed with its own pointer.
+package fetch
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/osmtrack/osmtrack/etl/metrics"
+	"github.com/osmtrack/osmtrack/etl/region"
+	"github.com/osmtrack/osmtrack/etl/replication"
+)
+
+// Fetcher applies replication files to the database.
+type Fetcher struct {
+	DB      *pgxpool.Pool
+	Feed    *replication.Feed // the minutely feed (Run) or the changeset feed (RunChangesets)
+	Regions region.Set        // empty: the whole planet is tracked
+	Metrics *metrics.Recorder // may be nil
+	Log     *slog.Logger
+	Now     func() time.Time // default time.Now
+}
+
+// Options says what one run does.
+type Options struct {
+	Pointer     string        // replication_state.name
+	Start       string        // where a new pointer starts: head, a sequence, "2 hours ago", RFC 3339
+	FromSeq     uint64        // backfill: first sequence (a new pointer starts here)
+	ToSeq       uint64        // backfill: last sequence (0: up to head)
+	MaxFiles    int           // at most this many files per run (0: no limit)
+	MaxDuration time.Duration // start no new file after this long (0: no limit)
+	Force       bool          // re-apply sequences already in diffs
+}
+
+// Result is what a run did.
+type Result struct {
+	Applied int    // files applied
+	Skipped int    // sequences already applied by another pointer (diffs row present)
+	From    uint64 // first sequence of the run (0 when none)
+	Pointer uint64 // the pointer after the run
+	Head    uint64
+}
+
+// SeqError is a failure on one sequence; its message names the sequence, the URL and the cause.
+type SeqError struct {
+	Feed string // "fetch" or "changesets"
+	Seq  uint64
+	URL  string
+	Err  error
+}
+
+func (e *SeqError) Error() string {
+	return fmt.Sprintf("%s seq %d (%s): %v", e.Feed, e.Seq, e.URL, e.Err)
+}
+
+func (e *SeqError) Unwrap() error { return e.Err }
+
+func (f *Fetcher) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
+}
+
+func (f *Fetcher) log() *slog.Logger {
+	if f.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return f.Log
+}
+
+type pointer struct {
+	seq uint64
+	ts  time.Time // zero when unknown
+}
+
+// loadPointer reads the pointer, creating it at start-1 when it does not exist yet, so that a
+// failed first file is retried at the same place (a sequence is never skipped).
+func (f *Fetcher) loadPointer(ctx context.Context, name, feed string, newStart func() (uint64, error)) (pointer, error) {
+	var p pointer
+	var seq int64
+	var ts *time.Time
+	var gotFeed string
+	err := f.DB.QueryRow(ctx, `SELECT seq, seq_timestamp, feed FROM replication_state WHERE name = $1`, name).Scan(&seq, &ts, &gotFeed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		start, err := newStart()
+		if err != nil {
+			return p, err
+		}
+		if start == 0 {
+			return p, errors.New("start sequence must be positive")
+		}
+		if _, err := f.DB.Exec(ctx, `INSERT INTO replication_state (name, feed, seq) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`,
+			name, feed, int64(start-1)); err != nil {
+			return p, fmt.Errorf("create pointer %s: %w", name, err)
+		}
+		f.log().Info("new replication pointer", "pointer", name, "feed", feed, "first_seq", start)
+		return f.loadPointer(ctx, name, feed, newStart)
+	}
+	if err != nil {
+		return p, fmt.Errorf("read pointer %s: %w", name, err)
+	}
+	if gotFeed != feed {
+		return p, fmt.Errorf("pointer %s belongs to the %s feed, not %s", name, gotFeed, feed)
+	}
+	p.seq = uint64(seq)
+	if ts != nil {
+		p.ts = ts.UTC()
+	}
+	return p, nil
+}
+
+// movePointer moves the pointer from seq-1 to seq inside tx; it fails when another run moved it.
+func movePointer(ctx context.Context, tx pgx.Tx, name string, seq uint64, ts time.Time) error {
+	var tsArg *time.Time
+	if !ts.IsZero() {
+		tsArg = &ts
+	}
+	tag, err := tx.Exec(ctx, `UPDATE replication_state SET seq = $2, seq_timestamp = $3, updated_at = now() WHERE name = $1 AND seq = $2 - 1`,
+		name, int64(seq), tsArg)
+	if err != nil {
+		return fmt.Errorf("move pointer: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("move pointer %s to %d: it is no longer at %d (another run?)", name, seq, seq-1)
+	}
+	return nil
+}
+
+// gunzip decompresses a whole gzip body.
+func gunzip(body []byte) ([]byte, error) {
+	if len(body) == 0 {
+		return nil, errors.New("gunzip: empty body")
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("gunzip: %w", err)
+	}
+	out := bytes.NewBuffer(make([]byte, 0, len(body)*8))
+	if _, err := io.Copy(out, zr); err != nil {
+		return nil, fmt.Errorf("gunzip: %w", err)
+	}
+	if err := zr.Close(); err != nil {
+		return nil, fmt.Errorf("gunzip: %w", err)
+	}
+	return out.Bytes(), nil
+}
+
+// limits decides whether a run may start another file.
+type limits struct {
+	max      int
+	deadline time.Time
+	n        int
+}
+
+func (l *limits) more(now time.Time) bool {
+	if l.max > 0 && l.n >= l.max {
+		return false
+	}
+	if !l.deadline.IsZero() && !now.Before(l.deadline) {
+		return false
+	}
+	return true
+}
+
+// RecordStates writes one `changesets` point per pipeline state with the number of changesets
+// in it (osm-analytic-tracker's osmtracker_changeset_cnt{state}). Failures only log.
+func (f *Fetcher) RecordStates(ctx context.Context) {
+	if f.Metrics == nil {
+		return
+	}
+	rows, err := f.DB.Query(ctx, `SELECT s.state, count(c.id) FROM unnest(ARRAY['new','filtered','dropped','analysed','done','failed']) AS s(state)
+		LEFT JOIN changesets c ON c.state = s.state GROUP BY s.state`)
+	if err != nil {
+		f.log().Warn("count changesets by state", "err", err)
+		return
+	}
+	defer rows.Close()
+	now := f.now()
+	for rows.Next() {
+		var state string
+		var n int64
+		if err := rows.Scan(&state, &n); err != nil {
+			f.log().Warn("count changesets by state", "err", err)
+			return
+		}
+		f.Metrics.Point(ctx, "changesets", map[string]string{"state": state}, map[string]any{"count": n}, now)
+	}
+}

@@ -1,0 +1,188 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// PruneOptions are the retention windows. A zero window keeps that table whole.
+type PruneOptions struct {
+	Changesets time.Duration // changesets (their analyses, labels and changeset_diffs cascade) by coalesce(closed_at, created_at, first_seen)
+	Elements   time.Duration // element versions by ts, never an element's newest version (fetch.retention)
+	Diffs      time.Duration // diffs by seq_timestamp
+	JobRuns    time.Duration // job_runs by started_at
+	BatchSize  int           // rows per DELETE (each its own short transaction); default 5000
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// PruneResult counts the rows removed.
+type PruneResult struct {
+	Changesets int64 `json:"changesets"`
+	Analyses   int64 `json:"analyses"` // cascaded
+	Labels     int64 `json:"labels"`   // cascaded
+	Elements   int64 `json:"elements"`
+	Diffs      int64 `json:"diffs"`
+	JobRuns    int64 `json:"job_runs"`
+	UserCache  int64 `json:"osm_users"`
+}
+
+// Total is the number of rows removed, cascaded ones included.
+func (r PruneResult) Total() int64 {
+	return r.Changesets + r.Analyses + r.Labels + r.Elements + r.Diffs + r.JobRuns + r.UserCache
+}
+
+// userCacheDays is how long analyse's per-day cache of OSM user details is kept: it only ever
+// reads today's row, the day before covers runs across midnight.
+const userCacheDays = 2
+
+// Prune deletes what is older than the retention windows, in batches of BatchSize rows, each
+// batch its own statement, so no lock is held for long and a run can be interrupted at any
+// point (the next run carries on). The windows are measured from one "now" for the whole run.
+// Published pages are not touched: publish removes the pages of changesets past its window.
+func Prune(ctx context.Context, db *pgxpool.Pool, opts PruneOptions) (PruneResult, error) {
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 5000
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now()
+	var res PruneResult
+	// batch calls run until it says there is no more; run returns the rows it deleted.
+	batch := func(what string, window time.Duration, run func(cutoff time.Time) (n int64, more bool, err error)) error {
+		if window <= 0 {
+			return nil
+		}
+		cutoff := now.Add(-window)
+		var total int64
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			n, more, err := run(cutoff)
+			if err != nil {
+				return fmt.Errorf("prune %s older than %s: %w", what, cutoff.UTC().Format(time.RFC3339), err)
+			}
+			total += n
+			if !more {
+				break
+			}
+		}
+		opts.Log.Info("pruned", "table", what, "rows", total, "older_than", cutoff.UTC().Format(time.RFC3339))
+		return nil
+	}
+
+	// Changesets first: their cascades are the biggest deletes.
+	err := batch("changesets", opts.Changesets, func(cutoff time.Time) (int64, bool, error) {
+		var n, a, l int64
+		err := db.QueryRow(ctx, `
+			WITH victims AS (
+				SELECT id FROM changesets
+				WHERE coalesce(closed_at, created_at, first_seen) < $1
+				ORDER BY coalesce(closed_at, created_at, first_seen)
+				LIMIT $2
+			), counted AS (
+				SELECT (SELECT count(*) FROM analyses WHERE changeset_id IN (SELECT id FROM victims)) AS a,
+				       (SELECT count(*) FROM changeset_labels WHERE changeset_id IN (SELECT id FROM victims)) AS l
+			), del AS (
+				DELETE FROM changesets WHERE id IN (SELECT id FROM victims) RETURNING 1
+			)
+			SELECT (SELECT count(*) FROM del), a, l FROM counted`, cutoff, opts.BatchSize).Scan(&n, &a, &l)
+		if n > 0 {
+			res.Changesets += n
+			res.Analyses += a
+			res.Labels += l
+		}
+		return n, n > 0, err
+	})
+	if err != nil {
+		return res, err
+	}
+
+	// Element versions: walk the old ones in (ts, type, id, version) order with a cursor, so
+	// that old newest versions (kept) are read once, not once per batch.
+	if opts.Elements > 0 {
+		var cur struct {
+			ts      time.Time
+			typ     string
+			id      int64
+			version int32
+			set     bool
+		}
+		err = batch("elements", opts.Elements, func(cutoff time.Time) (int64, bool, error) {
+			var n, scanned int64
+			var ts *time.Time
+			var typ *string
+			var id *int64
+			var version *int32
+			start, styp, sid, sver := time.Time{}, "", int64(-1<<63), int32(-1<<31)
+			if cur.set {
+				start, styp, sid, sver = cur.ts, cur.typ, cur.id, cur.version
+			}
+			err := db.QueryRow(ctx, `
+				WITH cand AS (
+					SELECT type, id, version, ts FROM elements
+					WHERE ts < $1 AND ts >= $2 AND (ts, type::text, id, version) > ($2, $3, $4, $5)
+					ORDER BY ts, type::text, id, version
+					LIMIT $6
+				), del AS (
+					DELETE FROM elements e USING cand c
+					WHERE e.type = c.type AND e.id = c.id AND e.version = c.version
+					  AND EXISTS (SELECT 1 FROM elements n WHERE n.type = e.type AND n.id = e.id AND n.version > e.version)
+					RETURNING 1
+				), last AS (
+					SELECT ts, type::text AS type, id, version FROM cand ORDER BY ts DESC, type::text DESC, id DESC, version DESC LIMIT 1
+				)
+				SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM cand), last.ts, last.type, last.id, last.version
+				FROM (SELECT 1) one LEFT JOIN last ON true`,
+				cutoff, start, styp, sid, sver, opts.BatchSize).Scan(&n, &scanned, &ts, &typ, &id, &version)
+			if err != nil {
+				return 0, false, err
+			}
+			res.Elements += n
+			if scanned == 0 {
+				return n, false, nil
+			}
+			cur.ts, cur.typ, cur.id, cur.version, cur.set = *ts, *typ, *id, *version, true
+			// Go on while the batch was full, even when it held only kept versions.
+			return n, scanned == int64(opts.BatchSize), nil
+		})
+		if err != nil {
+			return res, err
+		}
+	}
+
+	err = batch("diffs", opts.Diffs, func(cutoff time.Time) (int64, bool, error) {
+		tag, err := db.Exec(ctx, `DELETE FROM diffs WHERE seq IN (
+			SELECT seq FROM diffs WHERE seq_timestamp < $1 ORDER BY seq_timestamp LIMIT $2)`, cutoff, opts.BatchSize)
+		res.Diffs += tag.RowsAffected()
+		return tag.RowsAffected(), tag.RowsAffected() > 0, err
+	})
+	if err != nil {
+		return res, err
+	}
+	err = batch("job_runs", opts.JobRuns, func(cutoff time.Time) (int64, bool, error) {
+		tag, err := db.Exec(ctx, `DELETE FROM job_runs WHERE run_id IN (
+			SELECT run_id FROM job_runs WHERE started_at < $1 ORDER BY started_at LIMIT $2)`, cutoff, opts.BatchSize)
+		res.JobRuns += tag.RowsAffected()
+		return tag.RowsAffected(), tag.RowsAffected() > 0, err
+	})
+	if err != nil {
+		return res, err
+	}
+	err = batch("osm_users", userCacheDays*24*time.Hour, func(cutoff time.Time) (int64, bool, error) {
+		tag, err := db.Exec(ctx, `DELETE FROM osm_users WHERE (uid, day) IN (
+			SELECT uid, day FROM osm_users WHERE day < $1::date ORDER BY day LIMIT $2)`, cutoff, opts.BatchSize)
+		res.UserCache += tag.RowsAffected()
+		return tag.RowsAffected(), tag.RowsAffected() > 0, err
+	})
+	return res, err
+}

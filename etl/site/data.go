@@ -1,0 +1,169 @@
+package site
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// row is one changeset as publish reads it: metadata, pipeline state, labels and analysis.
+type row struct {
+	ID            int64
+	User          string
+	UID           int64
+	CreatedAt     *time.Time
+	ClosedAt      *time.Time
+	Open          *bool
+	CommentsCount *int
+	ChangesCount  *int
+	Tags          map[string]string
+	BBox          *[4]float64
+	NumCreate     int
+	NumModify     int
+	NumDelete     int
+	State         string
+	StateReason   string
+	Error         string
+	Attempts      int
+	NextAttemptAt *time.Time
+	UpdatedAt     time.Time
+	Time          time.Time // created_at, or first_seen without metadata
+	Labels        []labelRow
+
+	HasAnalysis bool
+	Complete    bool
+	Reasons     []string
+	AnalysedAt  *time.Time
+	Doc         []byte
+}
+
+type labelRow struct {
+	Label    string          `json:"label"`
+	Source   string          `json:"source"`
+	Evidence json.RawMessage `json:"evidence"`
+}
+
+// windowWhere selects the changesets the site shows: those of the last $1 days that filter
+// kept (waiting for analysis, analysed, done, failed) and the ones being filtered again after
+// an analysis.
+const windowWhere = `coalesce(c.created_at, c.first_seen) >= $1
+  AND (c.state IN ('filtered', 'analysed', 'done', 'failed') OR (c.state = 'new' AND a.changeset_id IS NOT NULL))`
+
+const rowColumns = `c.id, coalesce(c.username, ''), coalesce(c.uid, 0), c.created_at, c.closed_at, c.open,
+  c.comments_count, c.changes_count, c.tags::text,
+  CASE WHEN c.bbox IS NULL THEN NULL ELSE ARRAY[ST_XMin(c.bbox), ST_YMin(c.bbox), ST_XMax(c.bbox), ST_YMax(c.bbox)] END,
+  c.num_create, c.num_modify, c.num_delete, c.state, coalesce(c.state_reason, ''), coalesce(c.error, ''),
+  c.attempts, c.next_attempt_at, c.updated_at, coalesce(c.created_at, c.first_seen),
+  (SELECT coalesce(json_agg(json_build_object('label', l.label, 'source', l.source, 'evidence', l.evidence) ORDER BY l.label), '[]')
+     FROM changeset_labels l WHERE l.changeset_id = c.id)::text,
+  a.changeset_id IS NOT NULL, coalesce(a.complete, false), coalesce(a.reasons, '{}'), a.analysed_at, a.doc::text`
+
+// snapshot reads everything of one publish run in one read-only repeatable-read transaction,
+// so that the pages agree with each other.
+type snapshot struct {
+	tx  pgx.Tx
+	now time.Time
+}
+
+func beginSnapshot(ctx context.Context, db DB) (*snapshot, error) {
+	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("publish: begin snapshot: %w", err)
+	}
+	s := &snapshot{tx: tx}
+	if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&s.now); err != nil {
+		tx.Rollback(ctx)
+		return nil, fmt.Errorf("publish: snapshot time: %w", err)
+	}
+	s.now = s.now.UTC()
+	return s, nil
+}
+
+func (s *snapshot) close(ctx context.Context) { s.tx.Rollback(context.WithoutCancel(ctx)) }
+
+// windowIDs lists the changesets in the window with their updated_at.
+func (s *snapshot) windowIDs(ctx context.Context, cutoff time.Time) (map[int64]time.Time, error) {
+	rows, err := s.tx.Query(ctx, `SELECT c.id, greatest(c.updated_at, coalesce(a.analysed_at, c.updated_at))
+		FROM changesets c LEFT JOIN analyses a ON a.changeset_id = c.id WHERE `+windowWhere, cutoff)
+	if err != nil {
+		return nil, fmt.Errorf("publish: list changesets: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]time.Time{}
+	for rows.Next() {
+		var id int64
+		var t time.Time
+		if err := rows.Scan(&id, &t); err != nil {
+			return nil, fmt.Errorf("publish: list changesets: %w", err)
+		}
+		out[id] = t
+	}
+	return out, rows.Err()
+}
+
+// eachRow streams the changesets in the window (all of them when ids is nil, else those in
+// ids) to fn.
+func (s *snapshot) eachRow(ctx context.Context, cutoff time.Time, ids []int64, fn func(*row) error) error {
+	q := `SELECT ` + rowColumns + ` FROM changesets c LEFT JOIN analyses a ON a.changeset_id = c.id WHERE ` + windowWhere
+	args := []any{cutoff}
+	if ids != nil {
+		q += ` AND c.id = ANY($2)`
+		args = append(args, ids)
+	}
+	rows, err := s.tx.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("publish: read changesets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r := &row{}
+		var tags, labels string
+		var doc *string
+		var bbox []float64
+		if err := rows.Scan(&r.ID, &r.User, &r.UID, &r.CreatedAt, &r.ClosedAt, &r.Open, &r.CommentsCount, &r.ChangesCount,
+			&tags, &bbox, &r.NumCreate, &r.NumModify, &r.NumDelete, &r.State, &r.StateReason, &r.Error,
+			&r.Attempts, &r.NextAttemptAt, &r.UpdatedAt, &r.Time, &labels,
+			&r.HasAnalysis, &r.Complete, &r.Reasons, &r.AnalysedAt, &doc); err != nil {
+			return fmt.Errorf("publish: read changesets: %w", err)
+		}
+		r.Tags = stringMap([]byte(tags))
+		if len(bbox) == 4 {
+			r.BBox = &[4]float64{bbox[0], bbox[1], bbox[2], bbox[3]}
+		}
+		if err := json.Unmarshal([]byte(labels), &r.Labels); err != nil {
+			return fmt.Errorf("publish: changeset %d: labels: %w", r.ID, err)
+		}
+		if doc != nil {
+			r.Doc = []byte(*doc)
+		}
+		r.Time = r.Time.UTC()
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("publish: read changesets: %w", err)
+	}
+	return nil
+}
+
+// stringMap decodes a JSON object leniently: values that are not strings are kept as their JSON.
+func stringMap(p []byte) map[string]string {
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(p, &raw) != nil {
+		return map[string]string{}
+	}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			out[k] = s
+		} else {
+			out[k] = string(v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,224 @@
+package site
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"html"
+	"strings"
+	"time"
+)
+
+// absURL joins the configured base URL and a site path.
+func absURL(base, rel string) string {
+	if base == "" {
+		base = "/"
+	}
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	return base + rel
+}
+
+type atomFeed struct {
+	XMLName xml.Name    `xml:"http://www.w3.org/2005/Atom feed"`
+	Title   string      `xml:"title"`
+	ID      string      `xml:"id"`
+	Updated string      `xml:"updated"`
+	Links   []atomLinkX `xml:"link"`
+	Entries []atomEntry `xml:"entry"`
+}
+
+type atomLinkX struct {
+	Href string `xml:"href,attr"`
+	Rel  string `xml:"rel,attr,omitempty"`
+	Type string `xml:"type,attr,omitempty"`
+}
+
+type atomEntry struct {
+	Title    string      `xml:"title"`
+	ID       string      `xml:"id"`
+	Updated  string      `xml:"updated"`
+	Link     atomLinkX   `xml:"link"`
+	Author   atomAuthor  `xml:"author"`
+	Category []atomCat   `xml:"category"`
+	Content  atomContent `xml:"content"`
+}
+
+type atomAuthor struct {
+	Name string `xml:"name"`
+	URI  string `xml:"uri,omitempty"`
+}
+
+type atomCat struct {
+	Term string `xml:"term,attr"`
+}
+
+type atomContent struct {
+	Type string `xml:"type,attr"`
+	Body string `xml:",chardata"`
+}
+
+// feedTitle is the one-line title of an entry in feeds.
+func feedTitle(e *Entry) string {
+	c := e.Comment
+	if c == "" {
+		c = "(no comment)"
+	}
+	return truncate(fmt.Sprintf("#%d by %s: %s", e.ID, orUnknown(e.User), c), 200)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown user"
+	}
+	return s
+}
+
+// feedHTML is an entry's summary as (escaped) HTML for feed readers.
+func feedHTML(base string, e *Entry) string {
+	var b strings.Builder
+	esc := html.EscapeString
+	fmt.Fprintf(&b, `<p><a href="%s">Changeset %d</a> by %s at %s</p>`, esc(absURL(base, changesetFile(e.ID))), e.ID, esc(truncate(orUnknown(e.User), 100)), e.Time.UTC().Format("2006-01-02 15:04 UTC"))
+	if e.Comment != "" {
+		fmt.Fprintf(&b, `<p>%s</p>`, esc(truncate(e.Comment, 1000)))
+	} else {
+		b.WriteString(`<p><b>no comment</b></p>`)
+	}
+	fmt.Fprintf(&b, `<p>+%d created, ~%d modified, −%d deleted</p>`, e.Totals[0], e.Totals[1], e.Totals[2])
+	if len(e.Labels) > 0 {
+		fmt.Fprintf(&b, `<p>Labels: %s</p>`, esc(truncate(strings.Join(e.Labels, ", "), 500)))
+	}
+	if len(e.Reasons) > 0 {
+		b.WriteString(`<ul>`)
+		for _, r := range e.Reasons {
+			fmt.Fprintf(&b, `<li>%s: %s</li>`, esc(truncate(r.Code, 60)), esc(truncate(r.Text, 300)))
+		}
+		b.WriteString(`</ul>`)
+	}
+	for _, st := range e.Status {
+		fmt.Fprintf(&b, `<p>Status: %s</p>`, esc(truncate(st.Text, 300)))
+	}
+	fmt.Fprintf(&b, `<p><a href="https://www.openstreetmap.org/changeset/%d">OSM</a> · <a href="https://overpass-api.de/achavi/?changeset=%d">achavi</a> · <a href="https://osmcha.org/changesets/%d">OSMCha</a></p>`, e.ID, e.ID, e.ID)
+	return b.String()
+}
+
+func atomXML(base, title, self string, updated time.Time, entries []*Entry) ([]byte, error) {
+	f := atomFeed{Title: title, ID: absURL(base, self), Updated: updated.UTC().Format(time.RFC3339),
+		Links: []atomLinkX{{Href: absURL(base, self), Rel: "self", Type: "application/atom+xml"}, {Href: absURL(base, "index.html"), Rel: "alternate", Type: "text/html"}}}
+	for _, e := range entries {
+		ae := atomEntry{
+			Title:   feedTitle(e),
+			ID:      fmt.Sprintf("urn:osmtrack:changeset:%d:%d", e.ID, e.Hash),
+			Updated: e.Updated.UTC().Format(time.RFC3339),
+			Link:    atomLinkX{Href: absURL(base, changesetFile(e.ID)), Rel: "alternate", Type: "text/html"},
+			Author:  atomAuthor{Name: truncate(orUnknown(e.User), 100)},
+			Content: atomContent{Type: "html", Body: feedHTML(base, e)},
+		}
+		if e.User != "" {
+			ae.Author.URI = "https://www.openstreetmap.org/user/" + pathEscape(e.User)
+		}
+		for _, l := range e.Labels {
+			ae.Category = append(ae.Category, atomCat{Term: truncate(l, 100)})
+		}
+		for _, c := range e.ReasonCodes() {
+			ae.Category = append(ae.Category, atomCat{Term: "reason:" + truncate(c, 100)})
+		}
+		f.Entries = append(f.Entries, ae)
+	}
+	out, err := xml.MarshalIndent(f, "", " ")
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(xml.Header), out...), nil
+}
+
+type jsonFeed struct {
+	Version     string     `json:"version"`
+	Title       string     `json:"title"`
+	HomePageURL string     `json:"home_page_url"`
+	FeedURL     string     `json:"feed_url"`
+	Items       []jsonItem `json:"items"`
+}
+
+type jsonItem struct {
+	ID            string       `json:"id"`
+	URL           string       `json:"url"`
+	Title         string       `json:"title"`
+	ContentHTML   string       `json:"content_html"`
+	DatePublished string       `json:"date_published"`
+	DateModified  string       `json:"date_modified"`
+	Authors       []jsonAuthor `json:"authors,omitempty"`
+	Tags          []string     `json:"tags,omitempty"`
+}
+
+type jsonAuthor struct {
+	Name string `json:"name"`
+	URL  string `json:"url,omitempty"`
+}
+
+func jsonFeedBytes(base, title string, entries []*Entry) ([]byte, error) {
+	f := jsonFeed{Version: "https://jsonfeed.org/version/1.1", Title: title, HomePageURL: absURL(base, "index.html"), FeedURL: absURL(base, "feed.json"), Items: []jsonItem{}}
+	for _, e := range entries {
+		it := jsonItem{ID: fmt.Sprintf("%d", e.ID), URL: absURL(base, changesetFile(e.ID)), Title: feedTitle(e), ContentHTML: feedHTML(base, e),
+			DatePublished: e.Time.UTC().Format(time.RFC3339), DateModified: e.Updated.UTC().Format(time.RFC3339)}
+		if e.User != "" {
+			it.Authors = []jsonAuthor{{Name: truncate(e.User, 100), URL: "https://www.openstreetmap.org/user/" + pathEscape(e.User)}}
+		}
+		it.Tags = append(it.Tags, e.Labels...)
+		for _, c := range e.ReasonCodes() {
+			it.Tags = append(it.Tags, "reason:"+c)
+		}
+		f.Items = append(f.Items, it)
+	}
+	return json.MarshalIndent(f, "", " ")
+}
+
+// geoFeature is one changeset in changesets.geojson and on the overview map.
+type geoFeature struct {
+	Type       string          `json:"type"`
+	Geometry   json.RawMessage `json:"geometry"`
+	Properties geoProps        `json:"properties"`
+}
+
+type geoProps struct {
+	ID      int64          `json:"id"`
+	User    string         `json:"user"`
+	UID     int64          `json:"uid,omitempty"`
+	Time    string         `json:"time"`
+	Labels  []string       `json:"labels"`
+	Reasons []string       `json:"reasons"`
+	Counts  map[string]int `json:"counts"`
+	URL     string         `json:"url"`
+}
+
+// bboxGeometry is the entry's bbox as a GeoJSON Polygon (a Point when it has no extent).
+func bboxGeometry(b [4]float64) json.RawMessage {
+	if b[0] == b[2] && b[1] == b[3] {
+		return json.RawMessage(fmt.Sprintf(`{"type":"Point","coordinates":[%g,%g]}`, b[0], b[1]))
+	}
+	return json.RawMessage(fmt.Sprintf(`{"type":"Polygon","coordinates":[[[%g,%g],[%g,%g],[%g,%g],[%g,%g],[%g,%g]]]}`,
+		b[0], b[1], b[2], b[1], b[2], b[3], b[0], b[3], b[0], b[1]))
+}
+
+func geoJSONBytes(base string, entries []*Entry) ([]byte, error) {
+	fc := struct {
+		Type     string       `json:"type"`
+		Features []geoFeature `json:"features"`
+	}{Type: "FeatureCollection", Features: []geoFeature{}}
+	for _, e := range entries {
+		if e.BBox == nil {
+			continue
+		}
+		p := geoProps{ID: e.ID, User: e.User, UID: e.UID, Time: e.Time.UTC().Format(time.RFC3339), Labels: e.Labels, Reasons: e.ReasonCodes(),
+			Counts: map[string]int{"create": e.Totals[0], "modify": e.Totals[1], "delete": e.Totals[2]}, URL: absURL(base, changesetFile(e.ID))}
+		if p.Labels == nil {
+			p.Labels = []string{}
+		}
+		if p.Reasons == nil {
+			p.Reasons = []string{}
+		}
+		fc.Features = append(fc.Features, geoFeature{Type: "Feature", Geometry: bboxGeometry(*e.BBox), Properties: p})
+	}
+	return json.Marshal(fc)
+}

@@ -1,0 +1,538 @@
+package site
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"math"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/osmtrack/osmtrack/etl/analysis"
+	assets "github.com/osmtrack/osmtrack/site"
+)
+
+// siteInfo is what every page knows of the site.
+type siteInfo struct {
+	Title           string
+	BaseURL         string
+	TileURL         string
+	TileAttribution string
+	Generated       time.Time
+}
+
+// page is the model of the layout.
+type page struct {
+	Site  *siteInfo
+	Root  string
+	Title string
+	Feeds []feedLink
+	Map   bool
+	Body  any
+}
+
+type feedLink struct {
+	Title string
+	Href  string
+	Type  string
+}
+
+func atomLink(title, href string) feedLink {
+	return feedLink{Title: title, Href: href, Type: "application/atom+xml"}
+}
+
+// templates holds one template set per kind of page.
+type templates struct {
+	pages map[string]*template.Template
+	entry *template.Template
+	hash  uint64
+}
+
+var pageKinds = []string{"list", "changeset", "stats", "status", "map", "labels", "feeds"}
+
+func loadTemplates() (*templates, error) {
+	base := template.New("base").Funcs(funcs)
+	var all bytes.Buffer
+	for _, f := range []string{"layout.html", "partials.html"} {
+		b, err := fs.ReadFile(assets.Templates, "templates/"+f)
+		if err != nil {
+			return nil, err
+		}
+		all.Write(b)
+		if _, err := base.New(f).Parse(string(b)); err != nil {
+			return nil, fmt.Errorf("template %s: %w", f, err)
+		}
+	}
+	t := &templates{pages: map[string]*template.Template{}}
+	for _, k := range pageKinds {
+		b, err := fs.ReadFile(assets.Templates, "templates/"+k+".html")
+		if err != nil {
+			return nil, err
+		}
+		all.Write(b)
+		c, err := base.Clone()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.New(k + ".html").Parse(string(b)); err != nil {
+			return nil, fmt.Errorf("template %s.html: %w", k, err)
+		}
+		t.pages[k] = c
+	}
+	e, err := base.Clone()
+	if err != nil {
+		return nil, err
+	}
+	t.entry = e
+	t.hash = hashBytes(all.Bytes())
+	return t, nil
+}
+
+func (t *templates) render(w io.Writer, kind string, p *page) error {
+	return t.pages[kind].ExecuteTemplate(w, "layout", p)
+}
+
+func (t *templates) renderEntry(e *Entry) (template.HTML, error) {
+	var b bytes.Buffer
+	if err := t.entry.ExecuteTemplate(&b, "entry", e); err != nil {
+		return "", err
+	}
+	return template.HTML(b.String()), nil
+}
+
+var funcs = template.FuncMap{
+	"trunc":   func(n int, s string) string { return truncate(s, n) },
+	"fmtTime": func(t any) string { return fmtTime(t) },
+	"iso":     func(t any) string { return isoTime(t) },
+	"km":      km,
+	"dur": func(s *float64) string {
+		if s == nil {
+			return "?"
+		}
+		return (time.Duration(*s) * time.Second).Round(time.Second).String()
+	},
+	"osmChangeset": func(id int64) string { return fmt.Sprintf("https://www.openstreetmap.org/changeset/%d", id) },
+	"achavi":       func(id int64) string { return fmt.Sprintf("https://overpass-api.de/achavi/?changeset=%d", id) },
+	"osmcha":       func(id int64) string { return fmt.Sprintf("https://osmcha.org/changesets/%d", id) },
+	"josm":         josmURL,
+	"osmUser":      func(name string) string { return "https://www.openstreetmap.org/user/" + url.PathEscape(name) },
+	"userHref":     func(name string, uid int64) string { return userPage(name, uid, 1) },
+	"labelHref":    func(l string) string { return labelFile(l) },
+}
+
+func km(m float64) string { return strconv.FormatFloat(m/1000, 'f', 2, 64) }
+
+func toTime(t any) (time.Time, bool) {
+	switch v := t.(type) {
+	case time.Time:
+		return v, !v.IsZero()
+	case *time.Time:
+		if v == nil {
+			return time.Time{}, false
+		}
+		return *v, !v.IsZero()
+	}
+	return time.Time{}, false
+}
+
+func fmtTime(t any) string {
+	v, ok := toTime(t)
+	if !ok {
+		return ""
+	}
+	return v.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+func isoTime(t any) string {
+	v, ok := toTime(t)
+	if !ok {
+		return ""
+	}
+	return v.UTC().Format(time.RFC3339)
+}
+
+// josmURL is the JOSM remote control link that loads the changeset's bounding box.
+func josmURL(e *Entry) string {
+	if e.BBox == nil {
+		return ""
+	}
+	b := *e.BBox
+	pad := 0.0005
+	return fmt.Sprintf("http://127.0.0.1:8111/load_and_zoom?left=%.6f&right=%.6f&top=%.6f&bottom=%.6f&changeset_ids=%d",
+		b[0]-pad, b[2]+pad, b[3]+pad, b[1]-pad, e.ID)
+}
+
+// evNode is evidence (any JSON) as a tree the "evidence" template renders as text.
+type evNode struct {
+	Key  string
+	Text string
+	List bool
+	Kids []evNode
+}
+
+// evidenceTree turns decoded JSON into an evNode, limiting depth, width and text length so
+// that hostile evidence cannot blow up a page.
+func evidenceTree(v any, depth int) evNode {
+	if depth > 6 {
+		b, _ := json.Marshal(v)
+		return evNode{Text: truncate(string(b), 500)}
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		n := evNode{}
+		for _, k := range sortedKeys(x) {
+			if len(n.Kids) >= 100 {
+				n.Kids = append(n.Kids, evNode{Key: "…", Text: fmt.Sprintf("%d more", len(x)-100)})
+				break
+			}
+			c := evidenceTree(x[k], depth+1)
+			c.Key = truncate(k, 200)
+			n.Kids = append(n.Kids, c)
+		}
+		if len(n.Kids) == 0 {
+			n.Text = "{}"
+		}
+		return n
+	case []any:
+		n := evNode{List: true}
+		for i, e := range x {
+			if i >= 100 {
+				n.Kids = append(n.Kids, evNode{Text: fmt.Sprintf("… %d more", len(x)-100)})
+				break
+			}
+			n.Kids = append(n.Kids, evidenceTree(e, depth+1))
+		}
+		if len(n.Kids) == 0 {
+			n.Text = "[]"
+		}
+		return n
+	case string:
+		return evNode{Text: truncate(x, 500)}
+	case nil:
+		return evNode{Text: "null"}
+	case float64:
+		return evNode{Text: fmt.Sprintf("%g", x)}
+	case json.Number:
+		return evNode{Text: x.String()}
+	default:
+		return evNode{Text: fmt.Sprint(x)}
+	}
+}
+
+func evidenceFromRaw(raw json.RawMessage) evNode {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return evNode{Text: truncate(string(raw), 500)}
+	}
+	return evidenceTree(v, 0)
+}
+
+// The changeset page.
+
+type csView struct {
+	E            *Entry
+	ClosedAt     *time.Time
+	JSONHref     string
+	MapData      *mapData
+	Failed       string
+	Incomplete   string
+	Reasons      []reasonView
+	Labels       []labelView
+	Tags         []kv
+	Lengths      []lengthView
+	OtherUsers   []otherUser
+	TagSummary   []tagCount
+	Elements     []elemView
+	MoreElements int
+}
+
+type kv struct{ K, V string }
+
+type reasonView struct {
+	Code, Text, Element, ElementHref string
+	Evidence                         evNode
+}
+
+type labelView struct {
+	Name, Href, Source string
+	Evidence           evNode
+}
+
+type lengthView struct {
+	Key                        string
+	Created, Deleted, Modified string // km
+}
+
+type otherUser struct {
+	User              string
+	UID               int64
+	Modified, Deleted int
+}
+
+type tagCount struct {
+	Class, Text string
+	N           int
+}
+
+type elemView struct {
+	Action, Type, Label, Href string
+	ID                        int64
+	Version                   int
+	Rows                      []diffRow
+	Notes                     []string
+	Open                      bool
+}
+
+type diffRow struct{ Class, K, Old, New string }
+
+// mapData is the JSON the page's map script draws.
+type mapData struct {
+	Type     string       `json:"type"`
+	Features []mapFeature `json:"features"`
+	BBox     *[4]float64  `json:"bbox,omitempty"`
+}
+
+type mapFeature struct {
+	Type       string          `json:"type"`
+	Geometry   json.RawMessage `json:"geometry"`
+	Properties mapProps        `json:"properties"`
+}
+
+type mapProps struct {
+	C    string      `json:"c"`
+	T    string      `json:"t"`
+	ID   int64       `json:"id,omitempty"`
+	Rows [][3]string `json:"rows,omitempty"`
+}
+
+// maxElements is how many elements a changeset page lists (the JSON has them all).
+const maxElements = 300
+
+// maxMapFeatures is how many features a changeset page's map draws.
+const maxMapFeatures = 2000
+
+func osmElementURL(typ string, id int64) string {
+	return fmt.Sprintf("https://www.openstreetmap.org/%s/%d", url.PathEscape(typ), id)
+}
+
+func newCSView(r *row, e *Entry, doc *docView) *csView {
+	v := &csView{E: e, ClosedAt: r.ClosedAt, JSONHref: changesetJSON(r.ID), MapData: &mapData{Type: "FeatureCollection", Features: []mapFeature{}, BBox: e.BBox}}
+	if r.State == "failed" {
+		v.Failed = r.Error
+		if v.Failed == "" {
+			v.Failed = "unknown error"
+		}
+	}
+	for _, k := range sortedKeys(r.Tags) {
+		if k == "comment" {
+			continue
+		}
+		v.Tags = append(v.Tags, kv{truncate(k, 200), truncate(r.Tags[k], 1000)})
+	}
+	for _, l := range r.Labels {
+		v.Labels = append(v.Labels, labelView{Name: l.Label, Href: labelFile(l.Label), Source: l.Source, Evidence: evidenceFromRaw(l.Evidence)})
+	}
+	if doc == nil {
+		for _, c := range r.Reasons {
+			v.Reasons = append(v.Reasons, reasonView{Code: c})
+		}
+		return v
+	}
+	if !doc.Complete {
+		v.Incomplete = doc.Incomplete
+		if v.Incomplete == "" {
+			v.Incomplete = "some before-states were unavailable"
+		}
+	}
+	for _, rs := range doc.Reasons {
+		rv := reasonView{Code: rs.Code, Text: rs.Text, Evidence: evidenceTree(anyMap(rs.Evidence), 0)}
+		if rs.Element != nil {
+			rv.Element = fmt.Sprintf("%s %d", rs.Element.Type, rs.Element.ID)
+			if rs.Element.Version > 0 {
+				rv.Element += fmt.Sprintf(" v%d", rs.Element.Version)
+			}
+			rv.ElementHref = osmElementURL(rs.Element.Type, rs.Element.ID)
+		}
+		v.Reasons = append(v.Reasons, rv)
+	}
+	keys := sortedKeys(doc.LengthM)
+	sort.SliceStable(keys, func(i, j int) bool {
+		hi, hj := strings.HasPrefix(keys[i], "highway="), strings.HasPrefix(keys[j], "highway=")
+		return hi && !hj
+	})
+	for _, k := range keys {
+		l := doc.LengthM[k]
+		v.Lengths = append(v.Lengths, lengthView{Key: truncate(k, 120), Created: km(l.Created), Deleted: km(l.Deleted), Modified: km(l.Modified)})
+	}
+	for _, u := range doc.OtherUsers {
+		v.OtherUsers = append(v.OtherUsers, otherUser{User: u.User, UID: u.UID, Modified: u.Modified, Deleted: u.Deleted})
+	}
+	add := func(class string, m map[string]int, prefix string) {
+		for _, k := range sortedKeys(m) {
+			v.TagSummary = append(v.TagSummary, tagCount{Class: class, Text: truncate(prefix+k, 300), N: m[k]})
+		}
+	}
+	add("added", doc.TagSummary.Added, "+ ")
+	add("removed", doc.TagSummary.Removed, "− ")
+	add("changed", doc.TagSummary.Changed, "~ ")
+	if len(v.TagSummary) > 500 {
+		v.TagSummary = v.TagSummary[:500]
+	}
+
+	type ekey struct {
+		t  string
+		id int64
+	}
+	rowsByElem := map[ekey][][3]string{}
+	titles := map[ekey]string{}
+	for i, el := range doc.Elements {
+		rows := diffRows(el)
+		if i < maxElements {
+			ev := elemView{Action: el.Action, Type: el.Type, ID: el.ID, Version: el.Version, Label: truncate(el.Label, 200),
+				Href: osmElementURL(el.Type, el.ID), Open: len(doc.Elements) <= 20}
+			for _, r := range rows {
+				ev.Rows = append(ev.Rows, diffRow{Class: r.Class, K: truncate(r.K, 200), Old: truncate(r.Old, 500), New: truncate(r.New, 500)})
+			}
+			ev.Notes = elemNotes(el)
+			v.Elements = append(v.Elements, ev)
+		}
+		k := ekey{el.Type, el.ID}
+		var pr [][3]string
+		for j, r := range rows {
+			if j >= 40 {
+				pr = append(pr, [3]string{"…", fmt.Sprintf("%d more", len(rows)-40), ""})
+				break
+			}
+			pr = append(pr, [3]string{truncate(r.K, 100), truncate(r.Old, 200), truncate(r.New, 200)})
+		}
+		rowsByElem[k] = pr
+		titles[k] = truncate(fmt.Sprintf("%s %s %d v%d %s", el.Action, el.Type, el.ID, el.Version, el.Label), 300)
+	}
+	if len(doc.Elements) > maxElements {
+		v.MoreElements = len(doc.Elements) - maxElements
+	}
+	if doc.Geometry != nil {
+		for i, f := range doc.Geometry.Features {
+			if i >= maxMapFeatures || len(f.Geometry) == 0 || string(f.Geometry) == "null" {
+				continue
+			}
+			typ, _ := f.Properties["type"].(string)
+			id := toInt64(f.Properties["id"])
+			k := ekey{typ, id}
+			c := featureClass(f.Properties)
+			t := titles[k]
+			if t == "" {
+				t = truncate(fmt.Sprintf("%s %d", typ, id), 300)
+			}
+			p := mapProps{C: c, T: t}
+			if c == "before" {
+				p.T = "before: " + t
+			} else {
+				p.Rows = rowsByElem[k]
+			}
+			v.MapData.Features = append(v.MapData.Features, mapFeature{Type: "Feature", Geometry: f.Geometry, Properties: p})
+		}
+	}
+	return v
+}
+
+func anyMap(m map[string]any) any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+func toInt64(v any) int64 {
+	switch x := v.(type) {
+	case float64:
+		return int64(x)
+	case int64:
+		return x
+	case int:
+		return int64(x)
+	case json.Number:
+		n, _ := x.Int64()
+		return n
+	}
+	return 0
+}
+
+func diffRows(el analysis.Element) []diffRow {
+	var out []diffRow
+	for _, k := range sortedKeys(el.TagsAdded) {
+		out = append(out, diffRow{Class: "added", K: k, New: el.TagsAdded[k]})
+	}
+	for _, k := range sortedKeys(el.TagsRemoved) {
+		out = append(out, diffRow{Class: "removed", K: k, Old: el.TagsRemoved[k]})
+	}
+	for _, k := range sortedKeys(el.TagsChanged) {
+		c := el.TagsChanged[k]
+		out = append(out, diffRow{Class: "changed", K: k, Old: c[0], New: c[1]})
+	}
+	return out
+}
+
+func elemNotes(el analysis.Element) []string {
+	var n []string
+	if el.MovedM != nil && *el.MovedM > 0 {
+		n = append(n, fmt.Sprintf("moved %.1f m", *el.MovedM))
+	}
+	if el.NodesAdded != nil && *el.NodesAdded > 0 {
+		n = append(n, fmt.Sprintf("+%d nodes", *el.NodesAdded))
+	}
+	if el.NodesRemoved != nil && *el.NodesRemoved > 0 {
+		n = append(n, fmt.Sprintf("−%d nodes", *el.NodesRemoved))
+	}
+	if el.MembersAdded != nil && *el.MembersAdded > 0 {
+		n = append(n, fmt.Sprintf("+%d members", *el.MembersAdded))
+	}
+	if el.MembersRemoved != nil && *el.MembersRemoved > 0 {
+		n = append(n, fmt.Sprintf("−%d members", *el.MembersRemoved))
+	}
+	if el.MembersReordered != nil && *el.MembersReordered {
+		n = append(n, "members reordered")
+	}
+	if el.LengthM != nil {
+		n = append(n, fmt.Sprintf("%.0f m", *el.LengthM))
+	}
+	if el.PrevUser != "" {
+		n = append(n, "previous: "+truncate(el.PrevUser, 60))
+	}
+	if el.BeforeMissing {
+		n = append(n, "before-state missing")
+	}
+	return n
+}
+
+// List pages.
+
+type listView struct {
+	Heading string
+	Intro   string
+	Links   []linkView
+	Entries []template.HTML
+	Pager   pager
+	Days    []dayLink
+}
+
+type linkView struct{ Text, Href string }
+
+type pager struct {
+	N, Of      int
+	Prev, Next string
+}
+
+type dayLink struct {
+	Day, Href string
+	N         int
+}
+
+// round for charts.
+func round1(v float64) float64 { return math.Round(v*10) / 10 }

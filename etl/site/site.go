@@ -1,0 +1,870 @@
+// Package site publishes the static site reviewers browse: the latest changesets (by day, by
+// label, by user), a page per changeset with its map, statistics as server-rendered SVG, the
+// pipeline's status, and Atom, JSON Feed and GeoJSON feeds. It only reads the database (publish
+// connects as the read-only role), builds each run into a new folder and swaps a symlink (see
+// writer.go), and re-renders only the changesets that changed since the previous run.
+package site
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/osmtrack/osmtrack/etl/config"
+	"github.com/osmtrack/osmtrack/etl/ops"
+	"github.com/osmtrack/osmtrack/etl/region"
+	assets "github.com/osmtrack/osmtrack/site"
+)
+
+// DB is what publish needs of the database: read-only transactions.
+type DB interface {
+	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+}
+
+// Options configure one publish run.
+type Options struct {
+	// Out is the output folder (see writer.go for its layout); required.
+	Out string
+	// Full re-renders everything instead of only what changed.
+	Full bool
+	// LeafletDir holds Leaflet's dist files (leaflet.js, leaflet.css, images/); see FindLeaflet.
+	LeafletDir string
+	// Status builds the status page's report; nil leaves the page saying it is unavailable.
+	Status func(ctx context.Context) (*ops.StatusReport, error)
+	// Runs lists recent runs from InfluxDB's job_run measurement for the status page (see
+	// InfluxRuns); nil leaves that part out.
+	Runs func(ctx context.Context) ([]MetricRun, error)
+	// Overlap is subtracted from the previous run's snapshot time when looking for changed
+	// changesets, so that transactions still open at that time are not missed (default 10m).
+	Overlap time.Duration
+	// Workers render changeset pages in parallel (default 2 × GOMAXPROCS: rendering waits on
+	// file writes).
+	Workers int
+	Log     *slog.Logger
+}
+
+// Result says what a run did.
+type Result struct {
+	Build      string // folder of the new build, under Out/builds
+	Full       bool   // a full rebuild (asked for, or no usable previous build)
+	Changesets int    // changesets on the site
+	Rendered   int    // changeset pages rendered this run
+	Removed    int    // changesets of the previous build no longer on the site
+	Written    int    // files written
+	Linked     int    // files hard-linked from the previous build
+	Snapshot   time.Time
+	// Phases is how long each part of the run took.
+	Phases []Phase
+}
+
+// Phase is a named part of a run and its duration.
+type Phase struct {
+	Name string
+	D    time.Duration
+}
+
+// ErrNoLeaflet means Leaflet's files were not found.
+var ErrNoLeaflet = errors.New("leaflet not found: run `npm ci` in site/ (scripts/install.sh node) or set publish.leaflet_dir")
+
+// FindLeaflet returns the first folder among dir (when not empty), ./site/node_modules/leaflet/dist
+// and the same path next to the executable's parent folder that holds leaflet.js.
+func FindLeaflet(dir string) (string, error) {
+	var cands []string
+	if dir != "" {
+		cands = append(cands, dir)
+	} else {
+		cands = append(cands, filepath.Join("site", "node_modules", "leaflet", "dist"))
+		if exe, err := os.Executable(); err == nil {
+			root := filepath.Dir(filepath.Dir(exe))
+			cands = append(cands, filepath.Join(root, "site", "node_modules", "leaflet", "dist"), filepath.Join(root, "share", "osmtrack", "leaflet"))
+		}
+	}
+	for _, c := range cands {
+		if st, err := os.Stat(filepath.Join(c, "leaflet.js")); err == nil && !st.IsDir() {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("publish: %w (looked in %s)", ErrNoLeaflet, strings.Join(cands, ", "))
+}
+
+var (
+	tplOnce sync.Once
+	tplSet  *templates
+	tplErr  error
+)
+
+func getTemplates() (*templates, error) {
+	tplOnce.Do(func() { tplSet, tplErr = loadTemplates() })
+	return tplSet, tplErr
+}
+
+func pathEscape(s string) string { return url.PathEscape(s) }
+
+// publisher is one run.
+type publisher struct {
+	cfg     *config.Config
+	pc      config.Publish
+	opts    Options
+	tpl     *templates
+	b       *builder
+	site    *siteInfo
+	log     *slog.Logger
+	mu      sync.Mutex
+	entries map[int64]*Entry
+}
+
+// Publish renders the site into opts.Out and swaps it in.
+func Publish(ctx context.Context, db DB, cfg *config.Config, opts Options) (*Result, error) {
+	if opts.Out == "" {
+		return nil, errors.New("publish: no output folder")
+	}
+	if opts.LeafletDir == "" {
+		return nil, fmt.Errorf("publish: %w", ErrNoLeaflet)
+	}
+	if opts.Overlap <= 0 {
+		opts.Overlap = 10 * time.Minute
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 2 * runtime.GOMAXPROCS(0)
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	tpl, err := getTemplates()
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	pc := cfg.Publish
+	p := &publisher{cfg: cfg, pc: pc, opts: opts, tpl: tpl, log: log, entries: map[int64]*Entry{},
+		site: &siteInfo{Title: pc.Title, BaseURL: pc.BaseURL, TileURL: pc.TileURL, TileAttribution: pc.TileAttribution}}
+	b, err := newBuilder(opts.Out)
+	if err != nil {
+		return nil, err
+	}
+	p.b = b
+	res, err := p.run(ctx, db)
+	if err != nil {
+		b.abort()
+		return nil, err
+	}
+	return res, nil
+}
+
+func (p *publisher) configFingerprint() uint64 {
+	f := newFingerprint("config").u64(p.tpl.hash).str(p.pc.Title).str(p.pc.BaseURL).str(p.pc.TileURL).str(p.pc.TileAttribution)
+	f.u64(uint64(p.pc.PageSize)).u64(uint64(p.pc.Days)).str(fmt.Sprint(p.pc.MapCenter, p.pc.MapZoom))
+	return f.sum()
+}
+
+func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
+	res := &Result{Build: p.b.name, Full: p.opts.Full}
+	t0 := time.Now()
+	phase := func(name string) {
+		now := time.Now()
+		res.Phases = append(res.Phases, Phase{name, now.Sub(t0)})
+		t0 = now
+	}
+	var prev *state
+	if !p.opts.Full {
+		st, err := p.b.loadState()
+		switch {
+		case err != nil:
+			p.log.Warn("previous build unreadable: publishing everything", "err", err)
+		case st == nil:
+		case st.Config != p.configFingerprint():
+			p.log.Info("configuration or templates changed: publishing everything")
+		default:
+			prev = st
+		}
+		if prev == nil {
+			res.Full = true
+			p.b.prev = map[string]uint64{} // nothing to link: render every file
+		}
+	}
+	if p.opts.Full {
+		p.b.prev = map[string]uint64{}
+	}
+
+	snap, err := beginSnapshot(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	defer snap.close(ctx)
+	res.Snapshot = snap.now
+	p.site.Generated = snap.now
+	cutoff := snap.now.Add(-time.Duration(p.pc.Days) * 24 * time.Hour)
+
+	phase("start")
+	var ids []int64 // nil: everything in the window
+	if prev != nil {
+		window, err := snap.windowIDs(ctx, cutoff)
+		if err != nil {
+			return nil, err
+		}
+		since := prev.Snapshot.Add(-p.opts.Overlap)
+		ids = []int64{}
+		var keepIDs []int64
+		for id, upd := range window {
+			if _, ok := prev.Entries[id]; ok && !upd.After(since) {
+				keepIDs = append(keepIDs, id)
+			} else {
+				ids = append(ids, id)
+			}
+		}
+		missing, err := p.keepChangesets(keepIDs, prev)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, missing...)
+		for id := range prev.Entries {
+			if _, ok := window[id]; !ok {
+				res.Removed++
+				p.b.markDirty(id)
+			}
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	}
+	phase("keep")
+	if ids == nil || len(ids) > 0 {
+		n, err := p.renderChangesets(ctx, snap, cutoff, ids)
+		if err != nil {
+			return nil, err
+		}
+		res.Rendered = n
+	}
+	res.Changesets = len(p.entries)
+
+	phase("changesets")
+	center, zoom, bounds := p.mapView()
+	if err := p.renderLists(ctx); err != nil {
+		return nil, err
+	}
+	phase("lists")
+	if err := p.renderOthers(ctx, center, zoom, bounds); err != nil {
+		return nil, err
+	}
+	if err := p.copyAssets(); err != nil {
+		return nil, err
+	}
+	phase("others")
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	st := &state{Snapshot: snap.now, Config: p.configFingerprint(), Entries: p.entries}
+	if err := p.b.commit(st); err != nil {
+		return nil, err
+	}
+	phase("commit")
+	p.b.cleanup()
+	phase("cleanup")
+	res.Written, res.Linked = p.b.written, p.b.linked
+	return res, nil
+}
+
+// keepChangesets links the pages of unchanged changesets from the previous build, in
+// parallel; it returns the ids whose files were missing (to render again).
+func (p *publisher) keepChangesets(ids []int64, prev *state) ([]int64, error) {
+	var mu sync.Mutex
+	var missing []int64
+	var firstErr error
+	var wg sync.WaitGroup
+	const workers = 4
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(ids); i += workers {
+				id := ids[i]
+				ok, err := p.b.keep(changesetFile(id))
+				if err == nil && ok {
+					if _, hasJSON := prev.Files[changesetJSON(id)]; hasJSON {
+						ok, err = p.b.keep(changesetJSON(id))
+					}
+				}
+				mu.Lock()
+				switch {
+				case err != nil && firstErr == nil:
+					firstErr = err
+				case err == nil && ok:
+					p.entries[id] = prev.Entries[id]
+				case err == nil:
+					missing = append(missing, id)
+				}
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	return missing, firstErr
+}
+
+// renderChangesets renders the pages of the changesets in ids (all in the window when nil).
+func (p *publisher) renderChangesets(ctx context.Context, snap *snapshot, cutoff time.Time, ids []int64) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rows := make(chan *row, p.opts.Workers*2)
+	var wg sync.WaitGroup
+	var firstErr error
+	var errOnce sync.Once
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel() })
+	}
+	n := 0
+	var nmu sync.Mutex
+	for i := 0; i < p.opts.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rows {
+				if ctx.Err() != nil {
+					continue
+				}
+				if err := p.renderChangeset(r); err != nil {
+					fail(err)
+					continue
+				}
+				nmu.Lock()
+				n++
+				nmu.Unlock()
+			}
+		}()
+	}
+	err := snap.eachRow(ctx, cutoff, ids, func(r *row) error {
+		select {
+		case rows <- r:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(rows)
+	wg.Wait()
+	if firstErr != nil {
+		return n, firstErr
+	}
+	return n, err
+}
+
+func (p *publisher) renderChangeset(r *row) error {
+	var doc *docView
+	if r.Doc != nil {
+		doc = &docView{}
+		if err := json.Unmarshal(r.Doc, doc); err != nil {
+			// A document publish cannot read is shown as such; the rest of the site goes on.
+			p.log.Warn("analysis document unreadable", "changeset", r.ID, "err", err)
+			doc = nil
+			r.Reasons = append(r.Reasons, "unreadable-analysis")
+		}
+	}
+	e := newEntry(r, doc)
+	h, err := p.tpl.renderEntry(e)
+	if err != nil {
+		return fmt.Errorf("publish: changeset %d: %w", r.ID, err)
+	}
+	e.HTML = h
+	e.Hash = hashBytes([]byte(h))
+	v := newCSView(r, e, doc)
+	if r.Doc == nil {
+		v.JSONHref = ""
+	}
+	rel := changesetFile(r.ID)
+	pg := &page{Site: p.site, Root: rootFrom(rel), Title: fmt.Sprintf("Changeset %d", r.ID), Map: true, Body: v,
+		Feeds: p.entryFeeds(e)}
+	var buf bytes.Buffer
+	if err := p.tpl.render(&buf, "changeset", pg); err != nil {
+		return fmt.Errorf("publish: changeset %d: %w", r.ID, err)
+	}
+	if err := p.b.write(rel, buf.Bytes()); err != nil {
+		return err
+	}
+	if r.Doc != nil {
+		if err := p.b.write(changesetJSON(r.ID), r.Doc); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	p.entries[r.ID] = e
+	p.mu.Unlock()
+	p.b.markDirty(r.ID)
+	return nil
+}
+
+// entryFeeds are the feeds a changeset page points to: its user's and its labels'.
+func (p *publisher) entryFeeds(e *Entry) []feedLink {
+	fl := []feedLink{atomLink("All changesets", "atom.xml")}
+	if e.User != "" || e.UID > 0 {
+		fl = append(fl, atomLink("User "+truncate(e.User, 60), strings.TrimSuffix(userPage(e.User, e.UID, 1), ".html")+".atom"))
+	}
+	for _, l := range e.Labels {
+		fl = append(fl, atomLink("Label "+truncate(l, 60), strings.TrimSuffix(labelFile(l), ".html")+".atom"))
+	}
+	return fl
+}
+
+// sortedEntries returns the entries newest first.
+func (p *publisher) sortedEntries() []*Entry {
+	out := make([]*Entry, 0, len(p.entries))
+	for _, e := range p.entries {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.After(out[j].Time)
+		}
+		return out[i].ID > out[j].ID
+	})
+	return out
+}
+
+// listPages writes a paginated list of entries: page 1 at pageName(1), and so on.
+func (p *publisher) listPages(kind string, all []*Entry, pageName func(n int) string, title string, feeds []feedLink, intro string, links []linkView) error {
+	size := p.pc.PageSize
+	pages := (len(all) + size - 1) / size
+	if pages == 0 {
+		pages = 1
+	}
+	for n := 1; n <= pages; n++ {
+		lo, hi := (n-1)*size, n*size
+		if hi > len(all) {
+			hi = len(all)
+		}
+		chunk := all[lo:hi]
+		rel := pageName(n)
+		fp := newFingerprint(kind).str(rel).str(title).str(intro).u64(uint64(pages))
+		for _, e := range chunk {
+			fp.u64(e.Hash)
+		}
+		for _, f := range feeds {
+			fp.str(f.Href).str(f.Title)
+		}
+		for _, l := range links {
+			fp.str(l.Href).str(l.Text)
+		}
+		pg := pager{N: n, Of: pages}
+		if n > 1 {
+			pg.Prev = pageName(n - 1)
+		}
+		if n < pages {
+			pg.Next = pageName(n + 1)
+		}
+		err := p.b.lazy(rel, fp.sum(), func(w io.Writer) error {
+			v := &listView{Heading: title, Intro: intro, Links: links, Pager: pg}
+			for _, e := range chunk {
+				v.Entries = append(v.Entries, e.HTML)
+			}
+			t := title
+			if n > 1 {
+				t += fmt.Sprintf(" (page %d)", n)
+			}
+			return p.tpl.render(w, "list", &page{Site: p.site, Root: rootFrom(rel), Title: t, Feeds: feeds, Body: v})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type labelInfo struct {
+	Name, Href, Feed string
+	N                int
+}
+
+func (p *publisher) renderLists(ctx context.Context) error {
+	all := p.sortedEntries()
+	// By day.
+	byDay := map[string][]*Entry{}
+	var days []string
+	for _, e := range all {
+		if _, ok := byDay[e.Day]; !ok {
+			days = append(days, e.Day)
+		}
+		byDay[e.Day] = append(byDay[e.Day], e)
+	}
+	var dayLinks []dayLink
+	for _, d := range days {
+		dayLinks = append(dayLinks, dayLink{Day: d, Href: dayPage(d, 1), N: len(byDay[d])})
+	}
+	siteFeeds := []feedLink{atomLink("All changesets (Atom)", "atom.xml"), {Title: "JSON Feed", Href: "feed.json", Type: "application/feed+json"}}
+	for _, d := range days {
+		d := d
+		if err := p.listPages("day", byDay[d], func(n int) string { return dayPage(d, n) }, "Changesets of "+d, siteFeeds, "", nil); err != nil {
+			return err
+		}
+	}
+	// Index: the latest page plus the days.
+	latest := all
+	if len(latest) > p.pc.PageSize {
+		latest = latest[:p.pc.PageSize]
+	}
+	iv := &listView{Heading: "Latest changesets", Days: dayLinks,
+		Intro: fmt.Sprintf("%d changesets in the last %d days; updated %s.", len(all), p.pc.Days, fmtTime(p.site.Generated))}
+	for _, e := range latest {
+		iv.Entries = append(iv.Entries, e.HTML)
+	}
+	var buf bytes.Buffer
+	if err := p.tpl.render(&buf, "list", &page{Site: p.site, Root: "", Title: "Latest changesets", Feeds: siteFeeds, Body: iv}); err != nil {
+		return fmt.Errorf("publish: index: %w", err)
+	}
+	if err := p.b.write("index.html", buf.Bytes()); err != nil {
+		return err
+	}
+
+	// By label.
+	byLabel := map[string][]*Entry{}
+	for _, e := range all {
+		for _, l := range e.Labels {
+			byLabel[l] = append(byLabel[l], e)
+		}
+	}
+	var labels []labelInfo
+	for _, l := range sortedKeys(byLabel) {
+		feed := strings.TrimSuffix(labelFile(l), ".html") + ".atom"
+		labels = append(labels, labelInfo{Name: l, Href: labelFile(l), Feed: feed, N: len(byLabel[l])})
+		l := l
+		fl := []feedLink{atomLink("Label "+truncate(l, 60)+" (Atom)", feed)}
+		if err := p.listPages("label", byLabel[l], func(n int) string { return labelPage(l, n) }, "Label: "+truncate(l, 200), fl, "", nil); err != nil {
+			return err
+		}
+		if err := p.feed(feed, p.pc.Title+": label "+truncate(l, 100), byLabel[l]); err != nil {
+			return err
+		}
+	}
+	reasons := map[string]int{}
+	for _, e := range all {
+		for _, c := range e.ReasonCodes() {
+			reasons[c]++
+		}
+	}
+	var reasonRows []kv
+	for _, c := range sortedKeys(reasons) {
+		reasonRows = append(reasonRows, kv{c, fmt.Sprint(reasons[c])})
+	}
+	if err := p.renderPage("labels/index.html", "labels", "Labels", []feedLink{atomLink("All changesets", "atom.xml")}, false,
+		struct {
+			Labels  []labelInfo
+			Reasons []kv
+		}{labels, reasonRows}); err != nil {
+		return err
+	}
+	if err := p.renderPage("feeds.html", "feeds", "Feeds", siteFeeds, false, struct{ Labels []labelInfo }{labels}); err != nil {
+		return err
+	}
+
+	// By user.
+	byUser := map[string][]*Entry{}
+	for _, e := range all {
+		k := userKey(e.User, e.UID)
+		byUser[k] = append(byUser[k], e)
+	}
+	for _, k := range sortedKeys(byUser) {
+		es := byUser[k]
+		u, uid := es[0].User, es[0].UID
+		feed := "users/" + k + ".atom"
+		fl := []feedLink{atomLink("User "+truncate(u, 60)+" (Atom)", feed)}
+		links := []linkView{{Text: "Profile on openstreetmap.org", Href: "https://www.openstreetmap.org/user/" + pathEscape(u)},
+			{Text: "OSMCha", Href: "https://osmcha.org/?filters=" + url.QueryEscape(`{"users":[{"label":"`+jsonEscape(u)+`","value":"`+jsonEscape(u)+`"}]}`)}}
+		if err := p.listPages("user", es, func(n int) string { return userPage(u, uid, n) }, "User: "+truncate(orUnknown(u), 200), fl,
+			fmt.Sprintf("%d changesets in the last %d days.", len(es), p.pc.Days), links); err != nil {
+			return err
+		}
+		if err := p.feed(feed, p.pc.Title+": user "+truncate(orUnknown(u), 100), es); err != nil {
+			return err
+		}
+	}
+
+	// Site feeds.
+	if err := p.feed("atom.xml", p.pc.Title, all); err != nil {
+		return err
+	}
+	top := all
+	if len(top) > p.pc.PageSize {
+		top = top[:p.pc.PageSize]
+	}
+	jf, err := jsonFeedBytes(p.pc.BaseURL, p.pc.Title, top)
+	if err != nil {
+		return fmt.Errorf("publish: feed.json: %w", err)
+	}
+	if err := p.b.write("feed.json", jf); err != nil {
+		return err
+	}
+	gj, err := geoJSONBytes(p.pc.BaseURL, all)
+	if err != nil {
+		return fmt.Errorf("publish: changesets.geojson: %w", err)
+	}
+	if err := p.b.write("changesets.geojson", gj); err != nil {
+		return err
+	}
+	return p.renderStats(all)
+}
+
+func jsonEscape(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
+}
+
+// feed writes an Atom feed of the newest page_size entries of es (newest first).
+func (p *publisher) feed(rel, title string, es []*Entry) error {
+	if len(es) > p.pc.PageSize {
+		es = es[:p.pc.PageSize]
+	}
+	fp := newFingerprint("atom").str(rel).str(title)
+	for _, e := range es {
+		fp.u64(e.Hash).str(e.Updated.String())
+	}
+	return p.b.lazy(rel, fp.sum(), func(w io.Writer) error {
+		updated := p.site.Generated
+		if len(es) > 0 {
+			updated = es[0].Updated
+			for _, e := range es {
+				if e.Updated.After(updated) {
+					updated = e.Updated
+				}
+			}
+		}
+		b, err := atomXML(p.pc.BaseURL, title, rel, updated, es)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	})
+}
+
+func (p *publisher) renderPage(rel, kind, title string, feeds []feedLink, withMap bool, body any) error {
+	var buf bytes.Buffer
+	if err := p.tpl.render(&buf, kind, &page{Site: p.site, Root: rootFrom(rel), Title: title, Feeds: feeds, Map: withMap, Body: body}); err != nil {
+		return fmt.Errorf("publish: %s: %w", rel, err)
+	}
+	return p.b.write(rel, buf.Bytes())
+}
+
+type topUser struct {
+	User                 string
+	UID                  int64
+	Changesets, Elements int
+}
+
+func (p *publisher) renderStats(all []*Entry) error {
+	// One slot per day of the window, oldest first.
+	nd := p.pc.Days
+	if nd > 120 {
+		nd = 120
+	}
+	start := p.site.Generated.UTC().Truncate(24*time.Hour).AddDate(0, 0, -(nd - 1))
+	days := make([]string, nd)
+	idx := map[string]int{}
+	for i := range days {
+		days[i] = start.AddDate(0, 0, i).Format("2006-01-02")
+		idx[days[i]] = i
+	}
+	cs := series{Class: "bar", Name: "changesets", Values: make([]float64, nd)}
+	cr := series{Class: "series-create", Name: "created", Values: make([]float64, nd)}
+	mo := series{Class: "series-modify", Name: "modified", Values: make([]float64, nd)}
+	de := series{Class: "series-delete", Name: "deleted", Values: make([]float64, nd)}
+	ra := series{Class: "road-add", Name: "roads added (km)", Values: make([]float64, nd)}
+	rd := series{Class: "road-del", Name: "roads removed (km)", Values: make([]float64, nd)}
+	labels := map[string]float64{}
+	users := map[string]*topUser{}
+	var elements int
+	var roadC, roadD float64
+	for _, e := range all {
+		elements += e.Elements()
+		roadC += e.RoadCreatedM
+		roadD += e.RoadDeletedM
+		for _, l := range e.Labels {
+			labels[l]++
+		}
+		k := userKey(e.User, e.UID)
+		u := users[k]
+		if u == nil {
+			u = &topUser{User: e.User, UID: e.UID}
+			users[k] = u
+		}
+		u.Changesets++
+		u.Elements += e.Elements()
+		i, ok := idx[e.Day]
+		if !ok {
+			continue
+		}
+		cs.Values[i]++
+		cr.Values[i] += float64(e.Totals[0])
+		mo.Values[i] += float64(e.Totals[1])
+		de.Values[i] += float64(e.Totals[2])
+		ra.Values[i] += e.RoadCreatedM / 1000
+		rd.Values[i] += e.RoadDeletedM / 1000
+	}
+	var lv []namedValue
+	for _, l := range sortedKeys(labels) {
+		lv = append(lv, namedValue{l, labels[l]})
+	}
+	sort.SliceStable(lv, func(i, j int) bool { return lv[i].Value > lv[j].Value })
+	if len(lv) > 30 {
+		lv = lv[:30]
+	}
+	var tu []*topUser
+	for _, u := range users {
+		tu = append(tu, u)
+	}
+	sort.Slice(tu, func(i, j int) bool {
+		if tu[i].Changesets != tu[j].Changesets {
+			return tu[i].Changesets > tu[j].Changesets
+		}
+		return tu[i].User < tu[j].User
+	})
+	if len(tu) > 20 {
+		tu = tu[:20]
+	}
+	var uv []namedValue
+	for _, u := range tu {
+		uv = append(uv, namedValue{orUnknown(u.User), float64(u.Changesets)})
+	}
+	charts := []chart{
+		dayChart("Changesets per day", days, []series{cs}, true),
+		dayChart("Element versions per day", days, []series{cr, mo, de}, true),
+		dayChart("Roads added and removed per day (km)", days, []series{ra, rd}, false),
+		barChart("Changesets per label", lv),
+		barChart("Top users (changesets)", uv),
+	}
+	body := struct {
+		Days, Changesets, Elements int
+		RoadCreated, RoadDeleted   float64
+		Charts                     []chart
+		TopUsers                   []*topUser
+	}{p.pc.Days, len(all), elements, roadC, roadD, charts, tu}
+	return p.renderPage("stats.html", "stats", "Statistics", []feedLink{atomLink("All changesets", "atom.xml")}, false, body)
+}
+
+// mapView is the overview map's view: publish.map_center and map_zoom ("lat,lon", zoom), else
+// the regions' bounds ("minlat,minlon,maxlat,maxlon"); with neither the map fits its features.
+func (p *publisher) mapView() (center string, zoom int, bounds string) {
+	zoom = p.pc.MapZoom
+	if len(p.pc.MapCenter) == 2 {
+		if zoom == 0 {
+			zoom = 12
+		}
+		return fmt.Sprintf("%g,%g", p.pc.MapCenter[0], p.pc.MapCenter[1]), zoom, ""
+	}
+	if len(p.cfg.Regions) > 0 {
+		set, err := region.LoadSet(p.cfg.Regions)
+		if err != nil {
+			p.log.Warn("regions unreadable: the map fits the changesets", "err", err)
+			return "", zoom, ""
+		}
+		b := set.Bound()
+		return "", zoom, fmt.Sprintf("%.6f,%.6f,%.6f,%.6f", b.Min[1], b.Min[0], b.Max[1], b.Max[0])
+	}
+	return "", zoom, ""
+}
+
+func (p *publisher) renderOthers(ctx context.Context, center string, zoom int, bounds string) error {
+	// Map of today's edits: the changesets of the last 24 hours.
+	since := p.site.Generated.Add(-24 * time.Hour)
+	md := &mapData{Type: "FeatureCollection", Features: []mapFeature{}}
+	today := []*Entry{}
+	for _, e := range p.sortedEntries() {
+		if !e.Time.Before(since) && e.BBox != nil {
+			today = append(today, e)
+		}
+	}
+	// Big boxes first, so that the small ones are drawn on top and can be clicked.
+	area := func(e *Entry) float64 { b := *e.BBox; return (b[2] - b[0]) * (b[3] - b[1]) }
+	sort.SliceStable(today, func(i, j int) bool { return area(today[i]) > area(today[j]) })
+	for _, e := range today {
+		md.Features = append(md.Features, mapFeature{Type: "Feature", Geometry: bboxGeometry(*e.BBox),
+			Properties: mapProps{C: "cs", ID: e.ID, T: truncate(fmt.Sprintf("by %s: %s", orUnknown(e.User), e.Comment), 200)}})
+	}
+	body := struct {
+		Heading, Intro, Center, Bounds string
+		Zoom                           int
+		MapData                        *mapData
+	}{"Today's edits", fmt.Sprintf("%d changesets of the last 24 hours, drawn by their bounding boxes.", len(md.Features)), center, bounds, zoom, md}
+	if err := p.renderPage("map.html", "map", "Map", []feedLink{atomLink("All changesets", "atom.xml")}, true, body); err != nil {
+		return err
+	}
+
+	// Status.
+	sv := struct {
+		Now       time.Time
+		Report    *ops.StatusReport
+		Error     string
+		States    []kv
+		Published int
+		Runs      []MetricRun
+		RunsError string
+		HasRuns   bool
+	}{Now: p.site.Generated, Published: len(p.entries)}
+	if p.opts.Runs != nil {
+		sv.HasRuns = true
+		runs, err := p.opts.Runs(ctx)
+		if err != nil {
+			sv.RunsError = err.Error()
+		}
+		sv.Runs = runs
+	}
+	if p.opts.Status != nil {
+		r, err := p.opts.Status(ctx)
+		if err != nil {
+			sv.Error = err.Error()
+		}
+		sv.Report = r
+		if r != nil {
+			for _, s := range ops.ChangesetStates {
+				sv.States = append(sv.States, kv{s, fmt.Sprint(r.Changesets[s])})
+			}
+		}
+	} else {
+		sv.Error = "no status source configured"
+	}
+	return p.renderPage("status.html", "status", "Status", nil, false, sv)
+}
+
+// copyAssets writes the stylesheet and scripts, and Leaflet's files under assets/leaflet/.
+func (p *publisher) copyAssets() error {
+	err := fs.WalkDir(assets.Static, "static", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(assets.Static, path)
+		if err != nil {
+			return err
+		}
+		return p.b.write("assets/"+strings.TrimPrefix(path, "static/"), b)
+	})
+	if err != nil {
+		return fmt.Errorf("publish: assets: %w", err)
+	}
+	want := []string{"leaflet.js", "leaflet.css"}
+	imgs, _ := os.ReadDir(filepath.Join(p.opts.LeafletDir, "images"))
+	for _, im := range imgs {
+		if !im.IsDir() && strings.HasSuffix(im.Name(), ".png") {
+			want = append(want, "images/"+im.Name())
+		}
+	}
+	for _, f := range want {
+		b, err := os.ReadFile(filepath.Join(p.opts.LeafletDir, filepath.FromSlash(f)))
+		if err != nil {
+			return fmt.Errorf("publish: leaflet: %w", err)
+		}
+		if err := p.b.write("assets/leaflet/"+f, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}

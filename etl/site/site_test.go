@@ -1,0 +1,249 @@
+package site
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/osmtrack/osmtrack/etl/dbtest"
+	"github.com/osmtrack/osmtrack/etl/ops"
+	"github.com/osmtrack/osmtrack/etl/store"
+)
+
+func publishT(t *testing.T, pool *pgxpool.Pool, out string, full bool) *Result {
+	t.Helper()
+	res, err := Publish(context.Background(), pool, testConfig(t), Options{Out: out, Full: full, LeafletDir: leafletForTest(t), Overlap: time.Millisecond,
+		Status: func(ctx context.Context) (*ops.StatusReport, error) {
+			return ops.Status(ctx, pool, ops.StatusOptions{})
+		}})
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	return res
+}
+
+func readSite(t *testing.T, out, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, "current", filepath.FromSlash(rel)))
+	if err != nil {
+		t.Fatalf("site file %s: %v", rel, err)
+	}
+	return string(b)
+}
+
+func exists(out, rel string) bool {
+	_, err := os.Stat(filepath.Join(out, "current", filepath.FromSlash(rel)))
+	return err == nil
+}
+
+func TestPublishIncrementalAndRetention(t *testing.T) {
+	db := dbtest.PG(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	insertSeed(t, db.Pool, seed{ID: 101, User: "alice", UID: 1, Created: now.Add(-2 * time.Hour), Tags: map[string]string{"comment": "Added a bench", "created_by": "iD 2.30"},
+		BBox: &[4]float64{13.4, 52.5, 13.41, 52.51}, Labels: map[string]any{"shops": map[string]any{"rule": "shops", "predicate": "tag shop=*"}}, Doc: testDoc(101, "alice", 13.4, 52.5)})
+	insertSeed(t, db.Pool, seed{ID: 102, User: "bob", UID: 2, Created: now.Add(-26 * time.Hour), State: "failed", Error: "api: 502 bad gateway", BBox: &[4]float64{13.4, 52.5, 13.41, 52.51}})
+	insertSeed(t, db.Pool, seed{ID: 103, User: "alice", UID: 1, Created: now.Add(-3 * time.Hour), State: "filtered", Open: true})
+	insertSeed(t, db.Pool, seed{ID: 104, User: "carol", UID: 3, Created: now.Add(-1 * time.Hour), State: "dropped"})
+	out := t.TempDir()
+	time.Sleep(10 * time.Millisecond) // the first snapshot is after the seeding, past the overlap
+
+	res := publishT(t, db.Pool, out, false)
+	if !res.Full || res.Changesets != 3 || res.Rendered != 3 {
+		t.Fatalf("first run: %+v", res)
+	}
+	for _, f := range []string{"index.html", "changesets/101.html", "changesets/101.json", "changesets/102.html", "changesets/103.html",
+		"labels/index.html", "labels/shops.html", "labels/shops.atom", "users/1.html", "users/1.atom", "users/2.html", "atom.xml", "feed.json",
+		"changesets.geojson", "stats.html", "status.html", "map.html", "feeds.html", "assets/leaflet/leaflet.js", "assets/leaflet/leaflet.css", "assets/site.css", "assets/map.js"} {
+		if !exists(out, f) {
+			t.Errorf("missing %s", f)
+		}
+	}
+	if exists(out, "changesets/104.html") || exists(out, "changesets/102.json") {
+		t.Error("a dropped changeset or a missing analysis was published")
+	}
+	idx := readSite(t, out, "index.html")
+	for _, want := range []string{"changesets/101.html", "Added a bench", "no comment", "failed: api: 502 bad gateway", "waiting", "open",
+		"https://overpass-api.de/achavi/?changeset=101", "https://osmcha.org/changesets/101", "https://www.openstreetmap.org/changeset/101",
+		"http://127.0.0.1:8111/load_and_zoom?left=", "changeset_ids=101", "deleted-shop", `href="atom.xml"`, "days/"} {
+		if want == "failed: api: 502 bad gateway" && strings.Contains(readSite(t, out, "users/2.html"), want) {
+			continue
+		}
+		if !strings.Contains(idx, want) {
+			t.Errorf("index.html lacks %q", want)
+		}
+	}
+	cs := readSite(t, out, "changesets/101.html")
+	for _, want := range []string{"a shop was deleted", "tag shop=*", "Main Street", "track", "service", "someone", "highway=residential", "0.12",
+		"101.json", "map-data", "assets/leaflet/leaflet.js", `<base href="../">`, "labels/shops.atom"} {
+		if !strings.Contains(cs, want) {
+			t.Errorf("changesets/101.html lacks %q", want)
+		}
+	}
+	var feed struct {
+		Entries []struct {
+			Title string `xml:"title"`
+		} `xml:"entry"`
+	}
+	if err := xml.Unmarshal([]byte(readSite(t, out, "labels/shops.atom")), &feed); err != nil || len(feed.Entries) != 1 {
+		t.Fatalf("label feed: %v %+v", err, feed)
+	}
+	var gj struct {
+		Features []struct {
+			Properties struct {
+				ID      int64    `json:"id"`
+				Labels  []string `json:"labels"`
+				Reasons []string `json:"reasons"`
+			} `json:"properties"`
+		} `json:"features"`
+	}
+	if err := json.Unmarshal([]byte(readSite(t, out, "changesets.geojson")), &gj); err != nil || len(gj.Features) != 2 {
+		t.Fatalf("geojson: %v %+v", err, gj)
+	}
+	stats := readSite(t, out, "stats.html")
+	if !strings.Contains(stats, "<svg") || !strings.Contains(stats, "Changesets per label") {
+		t.Error("stats.html has no charts")
+	}
+	first, _ := os.Readlink(filepath.Join(out, "current"))
+
+	// Nothing changed: nothing is rendered, every changeset file is linked from the first build.
+	time.Sleep(10 * time.Millisecond) // past the overlap
+	res = publishT(t, db.Pool, out, false)
+	if res.Full || res.Rendered != 0 || res.Changesets != 3 {
+		t.Fatalf("unchanged run: %+v", res)
+	}
+	second, _ := os.Readlink(filepath.Join(out, "current"))
+	if first == second {
+		t.Fatal("the symlink was not swapped")
+	}
+	a, _ := os.Stat(filepath.Join(out, first, "changesets", "101.html"))
+	b, _ := os.Stat(filepath.Join(out, second, "changesets", "101.html"))
+	if !os.SameFile(a, b) {
+		t.Error("an unchanged page was rewritten instead of linked")
+	}
+
+	// A label added to 103, a new changeset 105, and 102 falls out of the window.
+	time.Sleep(10 * time.Millisecond)
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO changeset_labels VALUES (103, 'shops', 'filter', '{"rule":"shops"}')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE changesets SET created_at = now() - interval '30 days' WHERE id = 102`); err != nil {
+		t.Fatal(err)
+	}
+	insertSeed(t, db.Pool, seed{ID: 105, User: "dave", UID: 4, Created: now.Add(-time.Minute), Tags: map[string]string{"comment": "new"}})
+	res = publishT(t, db.Pool, out, false)
+	if res.Full || res.Rendered != 2 || res.Changesets != 3 || res.Removed != 1 {
+		t.Fatalf("incremental run: %+v", res)
+	}
+	if exists(out, "changesets/102.html") || exists(out, "users/2.html") {
+		t.Error("pages past retention were not removed")
+	}
+	if !strings.Contains(readSite(t, out, "labels/shops.html"), "changesets/103.html") {
+		t.Error("label page not updated")
+	}
+	if !strings.Contains(readSite(t, out, "index.html"), "changesets/105.html") {
+		t.Error("index not updated")
+	}
+	// Older builds are removed; the current and the previous one stay.
+	builds, _ := os.ReadDir(filepath.Join(out, "builds"))
+	dirs := 0
+	for _, e := range builds {
+		if e.IsDir() && !strings.HasSuffix(e.Name(), stateSuffix) {
+			dirs++
+		}
+	}
+	if dirs != 2 {
+		t.Errorf("%d builds kept, want 2", dirs)
+	}
+
+	// --full renders everything again and gives the same pages.
+	res = publishT(t, db.Pool, out, true)
+	if !res.Full || res.Rendered != 3 {
+		t.Fatalf("full run: %+v", res)
+	}
+}
+
+// TestPublishAsReadOnlyRole runs publish as a role that has only SELECT.
+func TestPublishAsReadOnlyRole(t *testing.T) {
+	db := dbtest.PG(t)
+	admin := dbtest.Require(t, dbtest.EnvPGAdmin)[0]
+	ctx := context.Background()
+	insertSeed(t, db.Pool, seed{ID: 201, User: "erin", UID: 5, Created: time.Now().Add(-time.Hour), Doc: testDoc(201, "erin", 10, 50),
+		Labels: map[string]any{"big": map[string]any{"rule": "big"}}, BBox: &[4]float64{10, 50, 10.01, 50.01}})
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	role := "ro_" + db.Name
+	for _, q := range []string{
+		`CREATE ROLE ` + role + ` LOGIN PASSWORD 'ro'`,
+		`GRANT CONNECT ON DATABASE ` + db.Name + ` TO ` + role,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), admin)
+		if err == nil {
+			c.Exec(context.Background(), `DROP DATABASE IF EXISTS `+db.Name+` WITH (FORCE)`)
+			c.Exec(context.Background(), `DROP ROLE IF EXISTS `+role)
+			c.Close(context.Background())
+		}
+	})
+	c, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = store.GrantReadOnly(ctx, c.Conn(), role)
+	c.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := store.Open(ctx, db.URLAs(role, "ro"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, err := ro.Exec(ctx, `UPDATE changesets SET tags = '{}'`); err == nil {
+		t.Fatal("the role can write: the test proves nothing")
+	}
+	out := t.TempDir()
+	res, err := Publish(ctx, ro, testConfig(t), Options{Out: out, LeafletDir: leafletForTest(t),
+		Status: func(ctx context.Context) (*ops.StatusReport, error) { return ops.Status(ctx, ro, ops.StatusOptions{}) }})
+	if err != nil {
+		t.Fatalf("publish as read-only role: %v", err)
+	}
+	if res.Changesets != 1 || !exists(out, "changesets/201.html") {
+		t.Fatalf("read-only publish: %+v", res)
+	}
+	if st := readSite(t, out, "status.html"); !strings.Contains(st, "Changesets by state") {
+		t.Error("status page incomplete")
+	}
+}
+
+func TestSlugAndPaths(t *testing.T) {
+	for _, s := range []string{"../../etc/passwd", "..", ".", "", "a/b", "x\x00y", strings.Repeat("ü", 100), "<script>", "CON", "label with spaces"} {
+		sl := slug(s)
+		if err := cleanRel("labels/" + sl + ".html"); err != nil || strings.ContainsAny(sl, "/\\.") || sl == "" {
+			t.Errorf("slug(%q) = %q unsafe", s, sl)
+		}
+	}
+	if slug("a b") == slug("a-b") || slug("Shops") == slug("shops") {
+		t.Error("distinct names share a slug")
+	}
+	for _, bad := range []string{"../x", "a/../../x", "/etc/passwd", "a//b", "./a", ""} {
+		if cleanRel(bad) == nil {
+			t.Errorf("cleanRel(%q) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/osmtrack/osmtrack/etl/fetch"
+	"github.com/osmtrack/osmtrack/etl/region"
+	"github.com/osmtrack/osmtrack/etl/replication"
+	"github.com/osmtrack/osmtrack/etl/step"
+)
+
+func init() {
+	register(&command{name: "fetch", summary: "apply minutely diffs (or, with --changesets, changeset metadata) to PostGIS", run: runFetch})
+}
+
+const fetchUsage = `osmtrack fetch [--config FILE] [--pointer NAME] [--start START] [--max-diffs N] [--max-duration D] [--force]
+       osmtrack fetch --from-seq N [--to-seq M] | --from-time T [--to-time T]  [--pointer NAME]   (backfill)
+       osmtrack fetch --changesets [...same flags...]                                           (changeset metadata feed)
+
+START and T: head, a sequence number, "N minutes|hours|days ago" or an RFC 3339 time.
+A backfill keeps its own pointer (default backfill-FROM-TO) and never moves the live one.`
+
+func runFetch(ctx context.Context, args []string) error {
+	f := newFlags("fetch", fetchUsage)
+	configPath := f.String("config", "", "configuration file")
+	changesets := f.Bool("changesets", false, "read the changeset replication feed (metadata) instead of minutely diffs")
+	pointerName := f.String("pointer", "", "replication pointer name (default: fetch.pointer, or changesets.pointer with --changesets; backfill-FROM-TO for a backfill)")
+	start := f.String("start", "", "where a new pointer starts (default: fetch.start / changesets.start)")
+	fromSeq := f.Uint64("from-seq", 0, "backfill: first sequence")
+	toSeq := f.Uint64("to-seq", 0, "backfill: last sequence (default: head)")
+	fromTime := f.String("from-time", "", "backfill: first sequence holding data at or after this time")
+	toTime := f.String("to-time", "", "backfill: last sequence, the first whose state is at or after this time")
+	maxDiffs := f.Int("max-diffs", 0, "at most this many files this run (default: fetch.max_diffs / changesets.max_files; no limit for a backfill)")
+	maxDuration := f.Duration("max-duration", 0, "start no new file after this long (default: fetch.max_duration / changesets.max_duration; no limit for a backfill)")
+	force := f.Bool("force", false, "re-apply sequences already applied")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := f.noArgs(); err != nil {
+		return err
+	}
+	backfill := *fromSeq > 0 || *fromTime != "" || *toSeq > 0 || *toTime != ""
+	if backfill {
+		if (*fromSeq > 0) == (*fromTime != "") {
+			return usagef("fetch: a backfill needs exactly one of --from-seq and --from-time")
+		}
+		if *toSeq > 0 && *toTime != "" {
+			return usagef("fetch: give --to-seq or --to-time, not both")
+		}
+		if *toSeq > 0 && *fromSeq > 0 && *toSeq < *fromSeq {
+			return usagef("fetch: --to-seq %d is before --from-seq %d", *toSeq, *fromSeq)
+		}
+		if *start != "" {
+			return usagef("fetch: --start does not apply to a backfill (use --from-seq or --from-time)")
+		}
+	}
+	now := time.Now()
+	for name, v := range map[string]string{"--from-time": *fromTime, "--to-time": *toTime, "--start": *start} {
+		if v == "" {
+			continue
+		}
+		if _, _, err := replication.ParseStart(v, now); err != nil {
+			return usagef("fetch: %s: %v", name, err)
+		}
+	}
+	if *maxDiffs < 0 || *maxDuration < 0 {
+		return usagef("fetch: --max-diffs and --max-duration must not be negative")
+	}
+
+	a, err := openApp(ctx, *configPath, "fetch")
+	if err != nil {
+		return err
+	}
+	defer a.close(ctx)
+	regions, err := region.LoadSet(a.cfg.Regions)
+	if err != nil {
+		return usagef("fetch: %v", err)
+	}
+	if len(regions) == 0 {
+		a.log.Info("no regions configured: the whole planet is tracked (every element version is stored)")
+	}
+
+	job, lockPrefix, live := "fetch", "fetch:", a.cfg.Fetch.Pointer
+	baseURL, kind := a.cfg.OSM.ReplicationURL, replication.Minute
+	o := fetch.Options{Start: a.cfg.Fetch.Start, MaxFiles: a.cfg.Fetch.MaxDiffs, MaxDuration: a.cfg.Fetch.MaxDuration.D(), Force: *force}
+	if *changesets {
+		job, lockPrefix, live = "fetch-changesets", "changesets:", a.cfg.Changeset.Pointer
+		baseURL, kind = a.cfg.OSM.ChangesetReplicationURL, replication.Changesets
+		o = fetch.Options{Start: a.cfg.Changeset.Start, MaxFiles: a.cfg.Changeset.MaxFiles, MaxDuration: a.cfg.Changeset.MaxDuration.D(), Force: *force}
+	}
+	if backfill {
+		o.MaxFiles, o.MaxDuration = 0, 0
+		if *pointerName == live {
+			return usagef("fetch: a backfill must not use the live pointer %q; give it its own --pointer", live)
+		}
+	}
+	if *start != "" {
+		o.Start = *start
+	}
+	if *maxDiffs > 0 {
+		o.MaxFiles = *maxDiffs
+	}
+	if *maxDuration > 0 {
+		o.MaxDuration = *maxDuration
+	}
+
+	feed := replication.NewFeed(baseURL, kind, replication.NewClient(replication.OptionsFrom(a.cfg.OSM, version, a.log)))
+	fe := &fetch.Fetcher{DB: a.db, Feed: feed, Regions: regions, Metrics: a.metrics, Log: a.log}
+
+	// The backfill range (and so the default pointer name) needs the feed's state files.
+	if backfill {
+		head, err := feed.Head(ctx)
+		if err != nil {
+			return fmt.Errorf("fetch: %w", err)
+		}
+		o.FromSeq, o.ToSeq = *fromSeq, *toSeq
+		if *fromTime != "" {
+			if o.FromSeq, err = feed.ResolveStart(ctx, *fromTime, head, now); err != nil {
+				return fmt.Errorf("fetch: --from-time: %w", err)
+			}
+		}
+		if *toTime != "" {
+			if o.ToSeq, err = feed.ResolveStart(ctx, *toTime, head, now); err != nil {
+				return fmt.Errorf("fetch: --to-time: %w", err)
+			}
+		}
+		if o.ToSeq > 0 && o.ToSeq < o.FromSeq {
+			return usagef("fetch: the range ends (seq %d) before it starts (seq %d)", o.ToSeq, o.FromSeq)
+		}
+		if *pointerName == "" {
+			to := "head"
+			if o.ToSeq > 0 {
+				to = fmt.Sprint(o.ToSeq)
+			}
+			*pointerName = fmt.Sprintf("backfill-%d-%s", o.FromSeq, to)
+		}
+	}
+	if *pointerName == "" {
+		*pointerName = live
+	}
+	o.Pointer = *pointerName
+
+	return step.Do(ctx, a.db, a.metrics, a.log, job, lockPrefix+o.Pointer, func(ctx context.Context, r *step.Run) error {
+		fe.Log = r.Log.With("pointer", o.Pointer)
+		var res fetch.Result
+		var err error
+		if *changesets {
+			res, err = fe.RunChangesets(ctx, o)
+		} else {
+			res, err = fe.Run(ctx, o)
+			if !backfill {
+				fe.RecordStates(ctx)
+			}
+		}
+		r.Items = res.Applied + res.Skipped
+		if err != nil {
+			r.Errors++
+		}
+		return err
+	})
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/osmtrack/osmtrack/etl/ops"
+	"github.com/osmtrack/osmtrack/etl/site"
+	"github.com/osmtrack/osmtrack/etl/step"
+	"github.com/osmtrack/osmtrack/etl/store"
+)
+
+func init() {
+	register(&command{name: "publish", summary: "render the static site (read-only role) and swap it in atomically", run: runPublish})
+}
+
+func runPublish(ctx context.Context, args []string) error {
+	f := newFlags("publish", "osmtrack publish [--config FILE] [--out DIR] [--full] [--no-head]")
+	configPath := f.String("config", "", "configuration file")
+	out := f.String("out", "", "output folder; the site is DIR/current (default: publish.out)")
+	full := f.Bool("full", false, "re-render every page instead of only what changed")
+	noHead := f.Bool("no-head", false, "do not ask the replication feed for its head (status page)")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := f.noArgs(); err != nil {
+		return err
+	}
+	cfg, _, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		*out = cfg.Publish.Out
+	}
+	leaflet, err := site.FindLeaflet(cfg.Publish.LeafletDir)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	a, err := openApp(ctx, *configPath, "publish")
+	if err != nil {
+		return err
+	}
+	defer a.close(ctx)
+	opts := site.Options{Out: *out, Full: *full, LeafletDir: leaflet, Overlap: cfg.Publish.Overlap.D(), Status: publishStatus(a, *noHead)}
+	if cfg.Metrics.Enabled() {
+		opts.Runs = func(ctx context.Context) ([]site.MetricRun, error) {
+			return site.InfluxRuns(ctx, cfg.Metrics, 3, &http.Client{Timeout: cfg.Metrics.Timeout.D()})
+		}
+	}
+	return readOnlyStep(ctx, a, "publish", func(ctx context.Context, r *step.Run) error {
+		opts.Log = r.Log
+		res, err := site.Publish(ctx, a.db, a.cfg, opts)
+		if err != nil {
+			return err
+		}
+		r.Items = res.Rendered
+		r.Log.Info("site published", "dir", *out+"/current", "build", res.Build, "full", res.Full, "changesets", res.Changesets,
+			"rendered", res.Rendered, "removed", res.Removed, "written", res.Written, "linked", res.Linked)
+		return nil
+	})
+}
+
+// publishStatus builds the status page's report with ops.Status. Publish's own runs are not
+// in job_runs (its role cannot write), so the page does not check its interval: the page
+// itself shows when it was published.
+func publishStatus(a *app, noHead bool) func(ctx context.Context) (*ops.StatusReport, error) {
+	cfg := a.cfg
+	return func(ctx context.Context) (*ops.StatusReport, error) {
+		intervals := map[string]time.Duration{}
+		for k, v := range cfg.StatusIntervals() {
+			intervals[k] = v.D()
+		}
+		intervals["publish"] = 0
+		opts := ops.StatusOptions{
+			InfluxURL:         cfg.Metrics.URL,
+			MaxLag:            cfg.Status.MaxLag.D(),
+			LivePointers:      []string{cfg.Fetch.Pointer, cfg.Changeset.Pointer},
+			RequiredPointers:  []string{cfg.Fetch.Pointer},
+			ExpectedIntervals: intervals,
+			FailedLimit:       cfg.Status.FailedLimit,
+		}
+		if !noHead {
+			client := &http.Client{Timeout: 10 * time.Second}
+			opts.Heads = map[string]ops.HeadFunc{"minute": ops.StateTxtHead(client, cfg.OSM.ReplicationURL, "osmtrack/"+version)}
+		}
+		return ops.Status(ctx, a.db, opts)
+	}
+}
+
+// readOnlyStep runs work like step.Do (one run at a time by an advisory lock, a run id in every
+// log line, a job_run metric) for a step whose role can only read: there is no job_runs row.
+func readOnlyStep(ctx context.Context, a *app, job string, work func(ctx context.Context, r *step.Run) error) error {
+	r := &step.Run{Job: job, ID: step.NewRunID(), DB: a.db, Metrics: a.metrics}
+	r.Log = a.log.With("job", job, "run_id", r.ID)
+	lock, err := store.TryLock(ctx, a.db, job)
+	if err != nil {
+		return err
+	}
+	if lock == nil {
+		r.Log.Info("another run holds the lock; nothing to do", "lock", job)
+		return step.ErrLocked
+	}
+	defer lock.Release(ctx)
+	start := time.Now()
+	werr := work(ctx, r)
+	outcome := "ok"
+	switch {
+	case werr != nil && ctx.Err() != nil:
+		outcome = "interrupted"
+	case werr != nil:
+		outcome = "failed"
+	}
+	end := time.Now()
+	bg := context.WithoutCancel(ctx)
+	a.metrics.Point(bg, "job_run", map[string]string{"job": job, "outcome": outcome}, map[string]any{
+		"duration_seconds": end.Sub(start).Seconds(), "items": r.Items, "errors": r.Errors}, end)
+	a.metrics.Flush(bg)
+	r.Log.Info("run finished", "outcome", outcome, "items", r.Items, "seconds", end.Sub(start).Seconds())
+	return werr
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/osmtrack/osmtrack/etl/config"
+	"github.com/osmtrack/osmtrack/etl/ops"
+)
+
+func init() {
+	register(&command{name: "status", summary: "report lag, gaps, changesets per state and each step's last run", run: runStatus})
+}
+
+// statusOut is where status writes its report (tests replace it).
+var statusOut io.Writer = os.Stdout
+
+func runStatus(ctx context.Context, args []string) error {
+	f := newFlags("status", "osmtrack status [--config FILE] [--format text|json] [--strict] [--no-head]")
+	configPath := f.String("config", "", "configuration file")
+	format := f.String("format", "text", "text or json")
+	strict := f.Bool("strict", false, "exit 1 when there is a problem (lag over status.max_lag, a gap, an overdue step, a service down)")
+	noHead := f.Bool("no-head", false, "do not ask the replication feed for its head")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := f.noArgs(); err != nil {
+		return err
+	}
+	if *format != "text" && *format != "json" {
+		return usagef("status: --format %q is not text or json", *format)
+	}
+	cfg, log, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if cfg.Database.URL == "" {
+		return usagef("status: no database: set %s", config.EnvDatabaseURL)
+	}
+	// A lazy pool: an unreachable database is part of the report, not an error.
+	pcfg, err := pgxpool.ParseConfig(cfg.Database.URL)
+	if err != nil {
+		return usagef("status: %s: %v", config.EnvDatabaseURL, err)
+	}
+	pcfg.MaxConns = 2
+	pcfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	db, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	defer db.Close()
+
+	intervals := map[string]time.Duration{}
+	for k, v := range cfg.StatusIntervals() {
+		intervals[k] = v.D()
+	}
+	opts := ops.StatusOptions{
+		InfluxURL:         cfg.Metrics.URL,
+		InfluxToken:       cfg.Metrics.Token,
+		InfluxBucket:      cfg.Metrics.Bucket,
+		MaxLag:            cfg.Status.MaxLag.D(),
+		LivePointers:      []string{cfg.Fetch.Pointer, cfg.Changeset.Pointer},
+		RequiredPointers:  []string{cfg.Fetch.Pointer},
+		ExpectedIntervals: intervals,
+		FailedLimit:       cfg.Status.FailedLimit,
+	}
+	if !*noHead {
+		opts.Heads = ops.FeedHeads(cfg.OSM, version, log)
+	}
+	rep, err := ops.Status(ctx, db, opts)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(statusOut)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else if err := ops.WriteText(statusOut, rep); err != nil {
+		return err
+	}
+	if *strict && !rep.Healthy {
+		return fmt.Errorf("status: %d problem(s): %s", len(rep.Problems), rep.Problems[0])
+	}
+	return nil
+}
