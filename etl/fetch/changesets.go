@@ -101,29 +101,9 @@ func ParseChangesets(data []byte) ([]csMeta, error) {
 // before or after the elements) merge into the same row, and older files never overwrite the
 // metadata of newer ones.
 func (f *Fetcher) RunChangesets(ctx context.Context, o Options) (Result, error) {
-	var res Result
-	lim := limits{max: o.MaxFiles}
-	if o.MaxDuration > 0 {
-		lim.deadline = f.now().Add(o.MaxDuration)
-	}
-	head, err := f.Feed.Head(ctx)
+	res, lim, ptr, head, last, err := f.begin(ctx, o, "changesets")
 	if err != nil {
 		return res, fmt.Errorf("changesets: %w", err)
-	}
-	res.Head = head.Seq
-	ptr, err := f.loadPointer(ctx, o.Pointer, "changesets", func() (uint64, error) {
-		if o.FromSeq > 0 {
-			return o.FromSeq, nil
-		}
-		return f.Feed.ResolveStart(ctx, o.Start, head, f.now())
-	})
-	if err != nil {
-		return res, fmt.Errorf("changesets: %w", err)
-	}
-	res.Pointer = ptr.seq
-	last := head.Seq
-	if o.ToSeq > 0 && o.ToSeq < last {
-		last = o.ToSeq
 	}
 	if ptr.seq < last {
 		res.From = ptr.seq + 1

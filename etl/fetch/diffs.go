@@ -63,29 +63,9 @@ func (f *Fetcher) prepare(ctx context.Context, seq, head uint64) *prepared {
 // (or ToSeq), within MaxFiles and MaxDuration. It stops at the first failing diff, with an
 // error naming the sequence, the URL and the cause; that diff leaves no rows.
 func (f *Fetcher) Run(ctx context.Context, o Options) (Result, error) {
-	var res Result
-	lim := limits{max: o.MaxFiles}
-	if o.MaxDuration > 0 {
-		lim.deadline = f.now().Add(o.MaxDuration)
-	}
-	head, err := f.Feed.Head(ctx)
+	res, lim, ptr, head, last, err := f.begin(ctx, o, "minute")
 	if err != nil {
 		return res, fmt.Errorf("fetch: %w", err)
-	}
-	res.Head = head.Seq
-	ptr, err := f.loadPointer(ctx, o.Pointer, "minute", func() (uint64, error) {
-		if o.FromSeq > 0 {
-			return o.FromSeq, nil
-		}
-		return f.Feed.ResolveStart(ctx, o.Start, head, f.now())
-	})
-	if err != nil {
-		return res, fmt.Errorf("fetch: %w", err)
-	}
-	res.Pointer = ptr.seq
-	last := head.Seq
-	if o.ToSeq > 0 && o.ToSeq < last {
-		last = o.ToSeq
 	}
 	if ptr.seq >= last {
 		f.log().Info("nothing to fetch", "pointer", o.Pointer, "seq", ptr.seq, "head", head.Seq)

@@ -157,6 +157,36 @@ func gunzip(body []byte) ([]byte, error) {
 }
 
 // limits decides whether a run may start another file.
+// begin starts a run over feed ("minute" or "changesets"): it reads the feed's head, loads the
+// pointer (creating it at FromSeq or Start when new) and works out the last sequence of this
+// run (head, or ToSeq when lower) and its limits.
+func (f *Fetcher) begin(ctx context.Context, o Options, feed string) (res Result, lim limits, ptr pointer, head replication.State, last uint64, err error) {
+	lim = limits{max: o.MaxFiles}
+	if o.MaxDuration > 0 {
+		lim.deadline = f.now().Add(o.MaxDuration)
+	}
+	head, err = f.Feed.Head(ctx)
+	if err != nil {
+		return res, lim, ptr, head, 0, err
+	}
+	res.Head = head.Seq
+	ptr, err = f.loadPointer(ctx, o.Pointer, feed, func() (uint64, error) {
+		if o.FromSeq > 0 {
+			return o.FromSeq, nil
+		}
+		return f.Feed.ResolveStart(ctx, o.Start, head, f.now())
+	})
+	if err != nil {
+		return res, lim, ptr, head, 0, err
+	}
+	res.Pointer = ptr.seq
+	last = head.Seq
+	if o.ToSeq > 0 && o.ToSeq < last {
+		last = o.ToSeq
+	}
+	return res, lim, ptr, head, last, nil
+}
+
 type limits struct {
 	max      int
 	deadline time.Time
