@@ -120,24 +120,22 @@ func (s *snapshot) eachRow(ctx context.Context, cutoff time.Time, ids []int64, f
 	defer rows.Close()
 	for rows.Next() {
 		r := &row{}
-		var tags, labels string
-		var doc *string
+		// Text columns straight into byte slices: the JSON decoders want bytes, and a string
+		// first would copy each document once more.
+		var tags, labels []byte
 		var bbox []float64
 		if err := rows.Scan(&r.ID, &r.User, &r.UID, &r.CreatedAt, &r.ClosedAt, &r.Open, &r.CommentsCount, &r.ChangesCount,
 			&tags, &bbox, &r.NumCreate, &r.NumModify, &r.NumDelete, &r.State, &r.StateReason, &r.Error,
 			&r.Attempts, &r.NextAttemptAt, &r.UpdatedAt, &r.Time, &labels,
-			&r.HasAnalysis, &r.Complete, &r.Reasons, &r.AnalysedAt, &doc); err != nil {
+			&r.HasAnalysis, &r.Complete, &r.Reasons, &r.AnalysedAt, &r.Doc); err != nil {
 			return fmt.Errorf("publish: read changesets: %w", err)
 		}
-		r.Tags = stringMap([]byte(tags))
+		r.Tags = stringMap(tags)
 		if len(bbox) == 4 {
 			r.BBox = &[4]float64{bbox[0], bbox[1], bbox[2], bbox[3]}
 		}
-		if err := json.Unmarshal([]byte(labels), &r.Labels); err != nil {
+		if err := json.Unmarshal(labels, &r.Labels); err != nil {
 			return fmt.Errorf("publish: changeset %d: labels: %w", r.ID, err)
-		}
-		if doc != nil {
-			r.Doc = []byte(*doc)
 		}
 		r.Time = r.Time.UTC()
 		if err := fn(r); err != nil {

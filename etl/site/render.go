@@ -49,8 +49,8 @@ func atomLink(title, href string) feedLink {
 
 // templates holds one template set per kind of page.
 type templates struct {
-	pages map[string]*template.Template
-	entry *template.Template
+	pages map[string]*template.Template // each kind's "layout", looked up once
+	entry *template.Template            // "entry", looked up once
 	hash  uint64
 }
 
@@ -83,24 +83,36 @@ func loadTemplates() (*templates, error) {
 		if _, err := c.New(k + ".html").Parse(string(b)); err != nil {
 			return nil, fmt.Errorf("template %s.html: %w", k, err)
 		}
-		t.pages[k] = c
+		l := c.Lookup("layout")
+		if l == nil {
+			return nil, fmt.Errorf("template %s.html: no layout", k)
+		}
+		t.pages[k] = l
 	}
 	e, err := base.Clone()
 	if err != nil {
 		return nil, err
 	}
-	t.entry = e
+	t.entry = e.Lookup("entry")
+	if t.entry == nil {
+		return nil, fmt.Errorf("template partials.html: no entry")
+	}
 	t.hash = hashBytes(all.Bytes())
 	return t, nil
 }
 
 func (t *templates) render(w io.Writer, kind string, p *page) error {
-	return t.pages[kind].ExecuteTemplate(w, "layout", p)
+	l, ok := t.pages[kind]
+	if !ok {
+		return fmt.Errorf("no template %q", kind)
+	}
+	return l.Execute(w, p)
 }
 
 func (t *templates) renderEntry(e *Entry) (template.HTML, error) {
-	var b bytes.Buffer
-	if err := t.entry.ExecuteTemplate(&b, "entry", e); err != nil {
+	b := getBuf()
+	defer putBuf(b)
+	if err := t.entry.Execute(b, e); err != nil {
 		return "", err
 	}
 	return template.HTML(b.String()), nil

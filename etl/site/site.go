@@ -52,8 +52,8 @@ type Options struct {
 	// Overlap is subtracted from the previous run's snapshot time when looking for changed
 	// changesets, so that transactions still open at that time are not missed (default 10m).
 	Overlap time.Duration
-	// Workers render changeset pages in parallel (default 2 × GOMAXPROCS: rendering waits on
-	// file writes).
+	// Workers render changeset pages in parallel (default GOMAXPROCS: rendering is CPU work;
+	// one more goroutine writes the files).
 	Workers int
 	Log     *slog.Logger
 }
@@ -140,7 +140,7 @@ func Publish(ctx context.Context, db DB, cfg *config.Config, opts Options) (*Res
 		opts.Overlap = 10 * time.Minute
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 2 * runtime.GOMAXPROCS(0)
+		opts.Workers = runtime.GOMAXPROCS(0)
 	}
 	log := opts.Log
 	if log == nil {
@@ -315,18 +315,39 @@ func (p *publisher) keepChangesets(ids []int64, prev *state) ([]int64, error) {
 }
 
 // renderChangesets renders the pages of the changesets in ids (all in the window when nil).
+//
+// opts.Workers goroutines decode and render (the CPU part, html/template mostly) while one
+// writer creates the files: concurrent creates in one folder contend for its lock in the
+// kernel and burn system time, a single writer does not, and rendering goes on meanwhile.
+// Each page depends only on its own row, so the bytes are the same whatever the scheduling.
+// The first error (with the changeset it concerns) cancels the rest.
 func (p *publisher) renderChangesets(ctx context.Context, snap *snapshot, cutoff time.Time, ids []int64) (int, error) {
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rows := make(chan *row, p.opts.Workers*2)
-	var wg sync.WaitGroup
+	out := make(chan *renderedChangeset, p.opts.Workers*4)
 	var firstErr error
 	var errOnce sync.Once
 	fail := func(err error) {
 		errOnce.Do(func() { firstErr = err; cancel() })
 	}
-	n := 0
-	var nmu sync.Mutex
+	var n int
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for rc := range out {
+			if ctx.Err() == nil {
+				if err := p.writeChangeset(rc); err != nil {
+					fail(err)
+				} else {
+					n++
+				}
+			}
+			putBuf(rc.page)
+		}
+	}()
+	var wg sync.WaitGroup
 	for i := 0; i < p.opts.Workers; i++ {
 		wg.Add(1)
 		go func() {
@@ -335,13 +356,12 @@ func (p *publisher) renderChangesets(ctx context.Context, snap *snapshot, cutoff
 				if ctx.Err() != nil {
 					continue
 				}
-				if err := p.renderChangeset(r); err != nil {
+				rc, err := p.renderChangeset(r)
+				if err != nil {
 					fail(err)
 					continue
 				}
-				nmu.Lock()
-				n++
-				nmu.Unlock()
+				out <- rc
 			}
 		}()
 	}
@@ -355,13 +375,27 @@ func (p *publisher) renderChangesets(ctx context.Context, snap *snapshot, cutoff
 	})
 	close(rows)
 	wg.Wait()
+	close(out)
+	<-writerDone
 	if firstErr != nil {
 		return n, firstErr
 	}
-	return n, err
+	if err != nil {
+		return n, err
+	}
+	// Workers skip their rows once the context is done: do not report a partial run as done.
+	return n, parent.Err()
 }
 
-func (p *publisher) renderChangeset(r *row) error {
+// renderedChangeset is a changeset's entry and page, rendered, waiting to be written.
+type renderedChangeset struct {
+	r    *row
+	e    *Entry
+	page *bytes.Buffer // from bufPool
+}
+
+// renderChangeset decodes a changeset's document and renders its entry and page.
+func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 	var doc *docView
 	if r.Doc != nil {
 		doc = &docView{}
@@ -375,10 +409,10 @@ func (p *publisher) renderChangeset(r *row) error {
 	e := newEntry(r, doc)
 	h, err := p.tpl.renderEntry(e)
 	if err != nil {
-		return fmt.Errorf("publish: changeset %d: %w", r.ID, err)
+		return nil, fmt.Errorf("publish: changeset %d: %w", r.ID, err)
 	}
 	e.HTML = h
-	e.Hash = hashBytes([]byte(h))
+	e.Hash = hashString(string(h))
 	v := newCSView(r, e, doc)
 	if r.Doc == nil {
 		v.JSONHref = ""
@@ -386,11 +420,18 @@ func (p *publisher) renderChangeset(r *row) error {
 	rel := changesetFile(r.ID)
 	pg := &page{Site: p.site, Root: rootFrom(rel), Title: fmt.Sprintf("Changeset %d", r.ID), Map: true, Body: v,
 		Feeds: p.entryFeeds(e)}
-	var buf bytes.Buffer
-	if err := p.tpl.render(&buf, "changeset", pg); err != nil {
-		return fmt.Errorf("publish: changeset %d: %w", r.ID, err)
+	buf := getBuf()
+	if err := p.tpl.render(buf, "changeset", pg); err != nil {
+		putBuf(buf)
+		return nil, fmt.Errorf("publish: changeset %d: %w", r.ID, err)
 	}
-	if err := p.b.write(rel, buf.Bytes()); err != nil {
+	return &renderedChangeset{r: r, e: e, page: buf}, nil
+}
+
+// writeChangeset writes a rendered changeset's page and document and records its entry.
+func (p *publisher) writeChangeset(rc *renderedChangeset) error {
+	r := rc.r
+	if err := p.b.write(changesetFile(r.ID), rc.page.Bytes()); err != nil {
 		return err
 	}
 	if r.Doc != nil {
@@ -399,7 +440,7 @@ func (p *publisher) renderChangeset(r *row) error {
 		}
 	}
 	p.mu.Lock()
-	p.entries[r.ID] = e
+	p.entries[r.ID] = rc.e
 	p.mu.Unlock()
 	p.b.markDirty(r.ID)
 	return nil

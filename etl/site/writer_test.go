@@ -1,0 +1,40 @@
+package site
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestHashStringIsHashBytes(t *testing.T) {
+	for _, s := range []string{"", "a", "<article class=\"entry\">…</article>", string(make([]byte, 5000))} {
+		if hashString(s) != hashBytes([]byte(s)) {
+			t.Errorf("hashString(%.20q) != hashBytes", s)
+		}
+	}
+}
+
+// writeNew never writes through an existing file: the path may be a hard link shared with
+// the previous build, which must keep its bytes.
+func TestWriteNewReplacesLinkWithoutTouchingIt(t *testing.T) {
+	dir := t.TempDir()
+	old, p := filepath.Join(dir, "old"), filepath.Join(dir, "new")
+	if err := os.WriteFile(old, []byte("previous build"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(old, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeNew(p, []byte("this build")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(old); string(b) != "previous build" {
+		t.Errorf("old file = %q", b)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "this build" {
+		t.Errorf("new file = %q", b)
+	}
+	if err := writeNew(filepath.Join(dir, "missing", "x"), nil); err == nil {
+		t.Error("writeNew into a missing folder: no error")
+	}
+}
