@@ -307,20 +307,28 @@ func (s *Server) diff(minute int) (*parsedDiff, error) {
 	return d, nil
 }
 
-// readOsmChange parses a generated diff with paulmach/osm.
-func readOsmChange(path string) ([]ev, error) {
+// decodeGzipXML decodes the gzipped XML file at path into v; errors name the file.
+func decodeGzipXML(path string, v any) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("sim: %w", err)
+		return err
 	}
 	defer f.Close()
 	zr, err := gzip.NewReader(f)
 	if err != nil {
-		return nil, fmt.Errorf("sim: %s: gunzip: %w", path, err)
+		return fmt.Errorf("%s: gunzip: %w", path, err)
 	}
+	if err := xml.NewDecoder(zr).Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// readOsmChange parses a generated diff with paulmach/osm.
+func readOsmChange(path string) ([]ev, error) {
 	var c osm.Change
-	if err := xml.NewDecoder(zr).Decode(&c); err != nil {
-		return nil, fmt.Errorf("sim: %s: %w", path, err)
+	if err := decodeGzipXML(path, &c); err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
 	}
 	var out []ev
 	add := func(o *osm.OSM, act byte) {
@@ -394,18 +402,9 @@ func evFromRelation(r *osm.Relation, act byte) ev {
 }
 
 func loadBaseFile(path string) (map[uint64]ev, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("sim: serve: %w", err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("sim: serve: %s: gunzip: %w", path, err)
-	}
 	var o osm.OSM
-	if err := xml.NewDecoder(zr).Decode(&o); err != nil {
-		return nil, fmt.Errorf("sim: serve: %s: %w", path, err)
+	if err := decodeGzipXML(path, &o); err != nil {
+		return nil, fmt.Errorf("sim: serve: %w", err)
 	}
 	m := make(map[uint64]ev, len(o.Nodes)+len(o.Ways)+len(o.Relations))
 	for _, n := range o.Nodes {
