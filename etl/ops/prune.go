@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -160,29 +161,27 @@ func Prune(ctx context.Context, db *pgxpool.Pool, opts PruneOptions) (PruneResul
 		}
 	}
 
-	err = batch("diffs", opts.Diffs, func(cutoff time.Time) (int64, bool, error) {
-		tag, err := db.Exec(ctx, `DELETE FROM diffs WHERE seq IN (
-			SELECT seq FROM diffs WHERE seq_timestamp < $1 ORDER BY seq_timestamp LIMIT $2)`, cutoff, opts.BatchSize)
-		res.Diffs += tag.RowsAffected()
-		return tag.RowsAffected(), tag.RowsAffected() > 0, err
-	})
-	if err != nil {
-		return res, err
+	// Tables pruned by age alone: delete the oldest rows, a batch at a time.
+	for _, t := range []struct {
+		table, key, age string
+		window          time.Duration
+		removed         *int64
+	}{
+		{"diffs", "seq", "seq_timestamp", opts.Diffs, &res.Diffs},
+		{"job_runs", "run_id", "started_at", opts.JobRuns, &res.JobRuns},
+		{"osm_users", "(uid, day)", "day", userCacheDays * 24 * time.Hour, &res.UserCache},
+	} {
+		// The names are constants of this function, never user input; the values are parameters.
+		q := `DELETE FROM ` + t.table + ` WHERE ` + t.key + ` IN (
+			SELECT ` + strings.Trim(t.key, "()") + ` FROM ` + t.table + ` WHERE ` + t.age + ` < $1 ORDER BY ` + t.age + ` LIMIT $2)`
+		err = batch(t.table, t.window, func(cutoff time.Time) (int64, bool, error) {
+			tag, err := db.Exec(ctx, q, cutoff, opts.BatchSize)
+			*t.removed += tag.RowsAffected()
+			return tag.RowsAffected(), tag.RowsAffected() > 0, err
+		})
+		if err != nil {
+			return res, err
+		}
 	}
-	err = batch("job_runs", opts.JobRuns, func(cutoff time.Time) (int64, bool, error) {
-		tag, err := db.Exec(ctx, `DELETE FROM job_runs WHERE run_id IN (
-			SELECT run_id FROM job_runs WHERE started_at < $1 ORDER BY started_at LIMIT $2)`, cutoff, opts.BatchSize)
-		res.JobRuns += tag.RowsAffected()
-		return tag.RowsAffected(), tag.RowsAffected() > 0, err
-	})
-	if err != nil {
-		return res, err
-	}
-	err = batch("osm_users", userCacheDays*24*time.Hour, func(cutoff time.Time) (int64, bool, error) {
-		tag, err := db.Exec(ctx, `DELETE FROM osm_users WHERE (uid, day) IN (
-			SELECT uid, day FROM osm_users WHERE day < $1::date ORDER BY day LIMIT $2)`, cutoff, opts.BatchSize)
-		res.UserCache += tag.RowsAffected()
-		return tag.RowsAffected(), tag.RowsAffected() > 0, err
-	})
 	return res, err
 }
