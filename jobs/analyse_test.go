@@ -13,7 +13,7 @@ import (
 	"github.com/osmtrack/osmtrack/etl/dbtest"
 )
 
-const csdir = "../../shared/testdata/osm/changesets"
+const csdir = "../testdata/osm/changesets"
 
 func TestAnalyseFile(t *testing.T) {
 	var out bytes.Buffer

@@ -11,7 +11,7 @@ import (
 	"github.com/osmtrack/osmtrack/etl/dbtest"
 )
 
-var testOSM, _ = filepath.Abs("../../shared/testdata/osm")
+var testOSM, _ = filepath.Abs("../testdata/osm")
 
 func writeFile(t *testing.T, dir, name, text string) string {
 	t.Helper()

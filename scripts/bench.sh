@@ -29,7 +29,7 @@
 #   FETCH_BENCH_FILES       the five minutes BenchmarkFetchPlanetDiff applies (.osc.gz, space separated)
 #   PLANET_OSC_GZ           one generated planet minute (.osc.gz, median size)
 #   PLANET_OSC              the same minute uncompressed
-#   REAL_OSC                ../shared/testdata/osm/minutely/241.osc (a real minutely diff)
+#   REAL_OSC                testdata/osm/minutely/241.osc (a real minutely diff)
 #   OSMTRACK                the osmtrack binary built for this run
 #   BENCH_TMP               scratch directory
 #   and the services' environment (OSMTRACK_DATABASE_URL, OSMTRACK_TEST_PG_URL, ...).
@@ -142,7 +142,7 @@ export PLANET_OSC_GZ
 export PLANET_OSC="$BENCH_TMP/planet-minute.osc"
 gzip -dc "$PLANET_OSC_GZ" > "$PLANET_OSC"
 export REAL_OSC
-REAL_OSC=$(cd .. && pwd)/shared/testdata/osm/minutely/241.osc
+REAL_OSC=$PWD/testdata/osm/minutely/241.osc
 [ -f "$REAL_OSC" ] || echo "bench.sh: warning: $REAL_OSC not found" >&2
 
 # Helpers the row commands use (run through bash -c, so exported).

@@ -19,7 +19,7 @@ import (
 	"github.com/osmtrack/osmtrack/schema"
 )
 
-const testdata = "../../../shared/testdata/osm/changesets"
+const testdata = "../../testdata/osm/changesets"
 
 // validator compiles schema/analysis.schema.json.
 func validator(t testing.TB) *jsonschema.Schema {

@@ -25,13 +25,13 @@ import (
 	"github.com/osmtrack/osmtrack/etl/sim"
 )
 
-const testdata = "../../../shared/testdata/osm"
+const testdata = "../../testdata/osm"
 
 func readShared(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(testdata, name))
 	if err != nil {
-		t.Skipf("shared test data: %v", err)
+		t.Fatalf("test data (testdata/osm): %v", err)
 	}
 	return b
 }

@@ -12,13 +12,13 @@ import (
 	"testing"
 )
 
-const testdata = "../../../shared/testdata/osm"
+const testdata = "../../testdata/osm"
 
 func readOSC(t testing.TB, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(testdata, name))
 	if err != nil {
-		t.Skipf("shared test data: %v", err)
+		t.Fatalf("test data (testdata/osm): %v", err)
 	}
 	if strings.HasSuffix(name, ".gz") {
 		zr, err := gzip.NewReader(bytes.NewReader(data))
@@ -33,7 +33,7 @@ func readOSC(t testing.TB, name string) []byte {
 	return data
 }
 
-// realDiffs are every osmChange under the shared test data.
+// realDiffs are every osmChange under the repository's test data.
 func realDiffs(t testing.TB) map[string][]byte {
 	out := map[string][]byte{}
 	for _, dir := range []string{"minutely", "changesets"} {
@@ -44,7 +44,7 @@ func realDiffs(t testing.TB) map[string][]byte {
 		}
 	}
 	if len(out) == 0 {
-		t.Skip("no shared test data")
+		t.Fatal("no test data under testdata/osm")
 	}
 	return out
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/osmtrack/osmtrack/etl/config"
 )
 
-const polyDir = "../../../shared/testdata/osm/poly"
+const polyDir = "../../testdata/osm/poly"
 
 func TestParsePolyEdgeCases(t *testing.T) {
 	cases := []struct {

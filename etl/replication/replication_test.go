@@ -13,7 +13,7 @@ import (
 )
 
 func TestParseMinuteStateReal(t *testing.T) {
-	data, err := os.ReadFile("../../../shared/testdata/osm/minutely/964.state.txt")
+	data, err := os.ReadFile("../../testdata/osm/minutely/964.state.txt")
 	if err != nil {
 		t.Skip(err)
 	}

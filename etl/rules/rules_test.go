@@ -14,7 +14,7 @@ import (
 	"github.com/osmtrack/osmtrack/etl/region"
 )
 
-const osmData = "../../../shared/testdata/osm"
+const osmData = "../../testdata/osm"
 
 func mustRegion(t testing.TB, name string, mp orb.MultiPolygon) *region.Region {
 	t.Helper()

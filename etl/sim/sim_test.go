@@ -599,9 +599,9 @@ func TestOptionsErrors(t *testing.T) {
 
 func TestMonacoBase(t *testing.T) {
 	t.Parallel()
-	pbf := "../../../shared/testdata/osm/extracts/monaco-20150428.osm.pbf"
+	pbf := "../../testdata/osm/extracts/monaco-20150428.osm.pbf"
 	if _, err := os.Stat(pbf); err != nil {
-		t.Skip("no shared test data: ", err)
+		t.Fatal("test data: ", err)
 	}
 	dir, st := generated(t, Options{Profile: ProfileRegion, Minutes: 10, Seed: 5, Base: pbf})
 	replay(t, dir, st)
