@@ -30,8 +30,7 @@ func (f *flags) parse(args []string) error {
 			f.printUsage(os.Stdout)
 			return errHelp
 		}
-		f.printUsage(os.Stderr)
-		return usagef("%s: %v", f.Name(), err)
+		return f.explain(err)
 	}
 	set := map[string]bool{}
 	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
@@ -63,8 +62,28 @@ func (f *flags) printUsage(w io.Writer) {
 // noArgs rejects positional arguments.
 func (f *flags) noArgs() error {
 	if f.NArg() > 0 {
-		f.printUsage(os.Stderr)
-		return usagef("%s: unexpected argument %q", f.Name(), f.Arg(0))
+		return usagef("%s: unexpected argument %q; run '%s --help'", f.Name(), f.Arg(0), f.Name())
 	}
 	return nil
+}
+
+// explain turns a parse error of the flag package into one line naming the flag, the close
+// matches among the command's flags and where its help is.
+func (f *flags) explain(err error) error {
+	msg := err.Error()
+	help := fmt.Sprintf("run '%s --help'", f.Name())
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		name = strings.TrimLeft(name, "-")
+		var names []string
+		f.VisitAll(func(fl *flag.Flag) { names = append(names, fl.Name) })
+		if near := closest(name, names, 3); len(near) > 0 {
+			for i, n := range near {
+				near[i] = "--" + n
+			}
+			return usagef("%s: unknown flag --%s (did you mean %s?); %s", f.Name(), name, strings.Join(near, " or "), help)
+		}
+		return usagef("%s: unknown flag --%s; %s", f.Name(), name, help)
+	}
+	msg = strings.Replace(msg, "for flag -", "for flag --", 1)
+	return usagef("%s: %s; %s", f.Name(), msg, help)
 }

@@ -70,8 +70,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	c, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(stderr, "osmtrack: unknown command %q\n\n", name)
-		printUsage(stderr)
+		names := make([]string, 0, len(commands))
+		for n := range commands {
+			names = append(names, n)
+		}
+		if strings.HasPrefix(name, "-") {
+			fmt.Fprintf(stderr, "osmtrack: %s before a command; usage: osmtrack COMMAND [flags]; run 'osmtrack help' for the commands\n", name)
+		} else if near := closest(name, names, 3); len(near) > 0 {
+			fmt.Fprintf(stderr, "osmtrack: unknown command %q (did you mean %s?); run 'osmtrack help' for the commands\n", name, quoteAll(near))
+		} else {
+			fmt.Fprintf(stderr, "osmtrack: unknown command %q; run 'osmtrack help' for the commands\n", name)
+		}
 		return exitUsage
 	}
 	return exitCode(c.run(ctx, args[1:]), stderr)
@@ -84,7 +93,11 @@ func exitCode(err error, stderr io.Writer) int {
 	case err == nil, errors.Is(err, errHelp), errors.Is(err, step.ErrLocked):
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "osmtrack: %v\n", err)
+		if strings.HasPrefix(ue.msg, "osmtrack ") || strings.HasPrefix(ue.msg, "usage: ") {
+			fmt.Fprintln(stderr, err) // already names the command
+		} else {
+			fmt.Fprintf(stderr, "osmtrack: %v\n", err)
+		}
 		return exitUsage
 	case errors.As(err, &ce):
 		fmt.Fprintf(stderr, "osmtrack: %v\n", err)
@@ -112,4 +125,12 @@ func printUsage(w io.Writer) {
 // envName is the environment variable that stands in for a flag.
 func envName(flag string) string {
 	return "OSMTRACK_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, " or ")
 }

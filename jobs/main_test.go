@@ -134,3 +134,95 @@ func TestStepWithoutDatabaseIsAUsageError(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 }
+
+func TestHelpfulUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want []string // substrings of the one line printed
+	}{
+		{[]string{"fecth"}, []string{`unknown command "fecth"`, `did you mean "fetch"`, "osmtrack help"}},
+		{[]string{"frobnicate"}, []string{`unknown command "frobnicate"`, "osmtrack help"}},
+		{[]string{"fetch", "--chnagesets"}, []string{"osmtrack fetch: unknown flag --chnagesets", "did you mean --changesets", "osmtrack fetch --help"}},
+		{[]string{"fetch", "--from"}, []string{"--from-seq", "--from-time", "osmtrack fetch --help"}},
+		{[]string{"migrate", "--zzzzzz"}, []string{"osmtrack migrate: unknown flag --zzzzzz;", "osmtrack migrate --help"}},
+		{[]string{"fetch", "--from-seq=x"}, []string{`invalid value "x" for flag --from-seq`, "osmtrack fetch --help"}},
+		{[]string{"migrate", "extra"}, []string{`unexpected argument "extra"`, "osmtrack migrate --help"}},
+	}
+	for _, tc := range cases {
+		code, out := runCLI(t, tc.args...)
+		if code != exitUsage {
+			t.Errorf("osmtrack %v: exit %d, want %d", tc.args, code, exitUsage)
+		}
+		if n := strings.Count(strings.TrimSpace(out), "\n"); n != 0 {
+			t.Errorf("osmtrack %v printed %d lines, want one:\n%s", tc.args, n+1, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("osmtrack %v: %q lacks %q", tc.args, out, w)
+			}
+		}
+	}
+}
+
+func TestClosest(t *testing.T) {
+	names := []string{"changesets", "from-seq", "from-time", "to-seq", "config", "force"}
+	cases := []struct {
+		in   string
+		want string
+	}{
+		{"chnagesets", "changesets"},
+		{"changeset", "changesets"},
+		{"confg", "config"},
+		{"from", "from-seq from-time"},
+		{"tO-seq", "to-seq"},
+		{"xyz", ""},
+	}
+	for _, tc := range cases {
+		if got := strings.Join(closest(tc.in, names, 3), " "); got != tc.want {
+			t.Errorf("closest(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestConfigCheckWarnsWithoutRegion(t *testing.T) {
+	t.Setenv("OSMTRACK_CONFIG", "")
+	var code int
+	var out string
+	printed := captureStdout(t, func() {
+		stderr := captureStderr(t, func() { code, out = runCLI(t, "config", "check") })
+		out += stderr
+	})
+	if code != exitOK || !strings.Contains(printed, "ok") {
+		t.Fatalf("config check without a file: exit %d, stdout %q", code, printed)
+	}
+	for _, w := range []string{"no regions configured", "whole planet", "5 GB"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("config check without a region: the warning %q lacks %q", out, w)
+		}
+	}
+	// The example configuration names the region file shipped in examples/regions.
+	printed = captureStdout(t, func() {
+		stderr := captureStderr(t, func() { code, out = runCLI(t, "config", "check", "--config", "../examples/config.yaml") })
+		out += stderr
+	})
+	if code != exitOK || strings.Contains(out, "warning") {
+		t.Fatalf("examples/config.yaml: exit %d, %q %q", code, printed, out)
+	}
+}
+
+// captureStderr runs f with os.Stderr redirected and returns what it printed.
+func captureStderr(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stderr
+	os.Stderr = w
+	done := make(chan string)
+	go func() { b, _ := io.ReadAll(r); done <- string(b) }()
+	f()
+	w.Close()
+	os.Stderr = old
+	return <-done
+}
