@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -1080,7 +1081,7 @@ func changesetReasons(c config.Analyse, meta Meta, counts Counts) []Reason {
 			for _, m := range v.Excluded {
 				excl = append(excl, m.Word)
 			}
-			out = append(out, Reason{Code: "suspect_word", Text: fmt.Sprintf("Comment contains %q", strings.Join(words, `", "`)),
+			out = append(out, Reason{Code: "suspect_word", Text: "Comment contains " + quotedList(words),
 				Evidence: map[string]any{"field": "comment", "words": words, "excluded": excl, "text": cm}})
 		}
 	}
@@ -1206,4 +1207,13 @@ func (s *state) userReasons(ctx context.Context, meta Meta, d *Document) error {
 			Evidence: map[string]any{"blocks_received": u.BlocksReceived, "blocks_active": u.BlocksActive, "threshold": rc.MaxBlocks}})
 	}
 	return nil
+}
+
+// quotedList quotes each word and joins them with commas: `"import", "google"`.
+func quotedList(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = strconv.Quote(w)
+	}
+	return strings.Join(q, ", ")
 }

@@ -337,3 +337,27 @@ func TestUnreadableInputNamesFileAndLine(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+// TestSuspectWordText pins the reason sentence for one and for several suspect words: each word
+// is quoted on its own (not "import\", \"google" from quoting an already joined string).
+func TestSuspectWordText(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ comment, want string }{
+		{"import buildings", `Comment contains "import"`},
+		{"import from google maps", `Comment contains "import", "google"`},
+	} {
+		d, _, err := (&Analyzer{Config: config.Default().Analyse}).Analyse(ctx, Input{Meta: meta(map[string]string{"created_by": "iD", "comment": tc.comment})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range d.Reasons {
+			if r.Code == "suspect_word" {
+				got = append(got, r.Text)
+			}
+		}
+		if len(got) != 1 || got[0] != tc.want {
+			t.Errorf("comment %q: suspect_word reasons %q, want exactly [%q]", tc.comment, got, tc.want)
+		}
+	}
+}
