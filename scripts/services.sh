@@ -4,14 +4,25 @@
 #   InfluxDB 1.8.10 on 127.0.0.1:58086, backup RPC on 127.0.0.1:58088 (data under .local/influxdb)
 # Usage: scripts/services.sh start|stop|status|env
 # start installs what is missing (scripts/install.sh), is idempotent, and works as root or a user.
+#
+# Ports: OSMTRACK_SERVICES_PG_PORT, OSMTRACK_SERVICES_INFLUX_PORT and
+# OSMTRACK_SERVICES_INFLUX_RPC_PORT choose them. Without those, start takes the default or, when
+# another program holds it, the next free port, and remembers its choice in .local/ports so that
+# `env`, `status` and later runs agree. A port set by a variable and held by another program is
+# an error that names the port and the variable.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LOCAL="$ROOT/.local"
 PGBIN=/usr/lib/postgresql/15/bin
-# Ports can be moved (e.g. to run a second checkout's services side by side).
-PGPORT=${OSMTRACK_SERVICES_PG_PORT:-55432}
-INFLUX_HTTP=127.0.0.1:${OSMTRACK_SERVICES_INFLUX_PORT:-58086}
-INFLUX_RPC=127.0.0.1:${OSMTRACK_SERVICES_INFLUX_RPC_PORT:-58088}
+PORTS_FILE="$LOCAL/ports"
+PG_PORT=55432; INFLUX_PORT=58086; INFLUX_RPC_PORT=58088
+# shellcheck source=/dev/null
+if [ -f "$PORTS_FILE" ]; then . "$PORTS_FILE"; fi
+PGPORT=${OSMTRACK_SERVICES_PG_PORT:-$PG_PORT}
+INFLUX_PORT=${OSMTRACK_SERVICES_INFLUX_PORT:-$INFLUX_PORT}
+INFLUX_RPC_PORT=${OSMTRACK_SERVICES_INFLUX_RPC_PORT:-$INFLUX_RPC_PORT}
+set_addrs() { INFLUX_HTTP=127.0.0.1:$INFLUX_PORT; INFLUX_RPC=127.0.0.1:$INFLUX_RPC_PORT; }
+set_addrs
 PGDATA="$LOCAL/pg/data"
 PGRUN="$LOCAL/pg/run"
 INFLUX_DIR="$LOCAL/influxdb"
@@ -29,13 +40,53 @@ as_pg() { # run a command as the cluster's owner (postgres refuses to run as roo
 influxd_bin() { echo "$(go env GOPATH)/bin/influxd"; }
 
 pg_running() { [ -f "$PGDATA/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
-influx_running() { curl -fsS "http://$INFLUX_HTTP/ping" >/dev/null 2>&1; }
+# Ours: the influxd this checkout started (its pid file) answers on our port; an InfluxDB that
+# another checkout or program runs on the same port is not ours.
+influx_running() {
+  [ -f "$INFLUX_DIR/influxd.pid" ] && [ -d "/proc/$(cat "$INFLUX_DIR/influxd.pid")" ] &&
+    curl -fsS "http://$INFLUX_HTTP/ping" >/dev/null 2>&1
+}
+
+# port_busy PORT: something listens on 127.0.0.1:PORT (or holds it on every address).
+port_busy() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+  command -v ss >/dev/null && [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]
+}
+# free_port LABEL PORT VARIABLE [AVOID…]: PORT when it is free, else the next free one (when
+# VARIABLE did not set PORT) after saying so; fails naming the port and the variable otherwise.
+free_port() {
+  local label=$1 port=$2 var=$3; shift 3
+  local p
+  if ! port_busy "$port" && ! [[ " $* " == *" $port "* ]]; then echo "$port"; return; fi
+  if [ -n "${!var:-}" ]; then
+    echo "services: $label cannot start: 127.0.0.1:$port is in use by another program; set $var to a free port" >&2
+    return 1
+  fi
+  for p in $(seq $((port + 1)) $((port + 100))); do
+    if ! port_busy "$p" && ! [[ " $* " == *" $p "* ]]; then
+      echo "services: 127.0.0.1:$port is in use by another program; $label takes $p (remembered in $PORTS_FILE; $var chooses another)" >&2
+      echo "$p"; return
+    fi
+  done
+  echo "services: $label cannot start: 127.0.0.1:$port..$((port + 100)) are all in use; set $var to a free port" >&2
+  return 1
+}
+save_ports() {
+  mkdir -p "$LOCAL"
+  printf '# ports chosen by scripts/services.sh start (OSMTRACK_SERVICES_*_PORT override them)\nPG_PORT=%s\nINFLUX_PORT=%s\nINFLUX_RPC_PORT=%s\n' \
+    "$PGPORT" "$INFLUX_PORT" "$INFLUX_RPC_PORT" >"$PORTS_FILE.tmp"
+  mv "$PORTS_FILE.tmp" "$PORTS_FILE"
+}
 
 psql_admin() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$PGRUN" -p "$PGPORT" -U postgres "$@"; }
 
 start_pg() {
-  if pg_running; then return; fi
+  if pg_running; then
+    # the port the running cluster listens on (line 4 of postmaster.pid)
+    PGPORT=$(sed -n 4p "$PGDATA/postmaster.pid"); return
+  fi
   "$ROOT/scripts/install.sh" postgres
+  PGPORT=$(free_port PostGIS "$PGPORT" OSMTRACK_SERVICES_PG_PORT)
   if [ "$(id -u)" -eq 0 ]; then
     id postgres >/dev/null 2>&1 || useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
   fi
@@ -61,7 +112,12 @@ shared_buffers = 256MB
 logging_collector = off
 CONF
   fi
-  as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOCAL/pg/postgres.log" -w -t 60 start >/dev/null
+  if ! as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOCAL/pg/postgres.log" -o "-p $PGPORT" -w -t 60 start >/dev/null; then
+    echo "services: PostgreSQL did not start on 127.0.0.1:$PGPORT; its log $LOCAL/pg/postgres.log ends:" >&2
+    tail -5 "$LOCAL/pg/postgres.log" >&2
+    echo "services: OSMTRACK_SERVICES_PG_PORT chooses another port" >&2
+    exit 1
+  fi
   psql_admin -d postgres <<SQL
 DO \$\$BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_RW') THEN
@@ -84,6 +140,9 @@ SQL
 start_influx() {
   if influx_running; then return; fi
   "$ROOT/scripts/install.sh" influxd
+  INFLUX_PORT=$(free_port InfluxDB "$INFLUX_PORT" OSMTRACK_SERVICES_INFLUX_PORT "$PGPORT")
+  INFLUX_RPC_PORT=$(free_port "InfluxDB's backup RPC" "$INFLUX_RPC_PORT" OSMTRACK_SERVICES_INFLUX_RPC_PORT "$PGPORT" "$INFLUX_PORT")
+  set_addrs
   mkdir -p "$INFLUX_DIR"
   cat > "$INFLUX_DIR/influxdb.conf" <<CONF
 reporting-disabled = true
@@ -109,7 +168,11 @@ CONF
   nohup "$(influxd_bin)" run -config "$INFLUX_DIR/influxdb.conf" >"$INFLUX_DIR/influxd.log" 2>&1 &
   echo $! > "$INFLUX_DIR/influxd.pid"
   for _ in $(seq 1 100); do influx_running && break; sleep 0.2; done
-  influx_running || { echo "services: influxd did not start; see $INFLUX_DIR/influxd.log" >&2; tail -20 "$INFLUX_DIR/influxd.log" >&2; exit 1; }
+  influx_running || {
+    echo "services: influxd did not start on $INFLUX_HTTP (rpc $INFLUX_RPC); its log $INFLUX_DIR/influxd.log ends:" >&2
+    tail -20 "$INFLUX_DIR/influxd.log" >&2
+    echo "services: OSMTRACK_SERVICES_INFLUX_PORT and OSMTRACK_SERVICES_INFLUX_RPC_PORT choose other ports" >&2
+    exit 1; }
   # The first admin user may be created without credentials; afterwards everything authenticates.
   iq() { curl -fsS -XPOST "http://$INFLUX_HTTP/query" -u "$IX_ADMIN:$IX_ADMIN_PASS" --data-urlencode "q=$1" >/dev/null; }
   curl -fsS -XPOST "http://$INFLUX_HTTP/query" --data-urlencode "q=CREATE USER $IX_ADMIN WITH PASSWORD '$IX_ADMIN_PASS' WITH ALL PRIVILEGES" >/dev/null 2>&1 || true
@@ -150,7 +213,7 @@ ENV
 }
 
 case "${1:-}" in
-  start) start_pg; start_influx; echo "services: PostGIS on 127.0.0.1:$PGPORT, InfluxDB on $INFLUX_HTTP (rpc $INFLUX_RPC)" >&2 ;;
+  start) start_pg; save_ports; start_influx; save_ports; echo "services: PostGIS on 127.0.0.1:$PGPORT, InfluxDB on $INFLUX_HTTP (rpc $INFLUX_RPC)" >&2 ;;
   stop) stop_influx; stop_pg; echo "services: stopped" >&2 ;;
   status)
     rc=0
