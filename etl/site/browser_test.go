@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -231,6 +232,10 @@ func TestBrowser(t *testing.T) {
 			shot(strings.TrimSuffix(p, ".html"))
 		}
 	}
+	// No page shows markup as text. Strangers' text sits in <bdi> (and may legitimately hold
+	// "<script>"); everything outside it is ours and must never read like a tag or an entity.
+	checkNoMarkupAsText(t, ctx, srv.URL, filepath.Join(out, "current"))
+
 	// Phone width: nothing wider than the screen.
 	const overflowJS = `document.documentElement.scrollWidth > window.innerWidth + 1`
 	for _, p := range []string{"changesets/302.html", "index.html", "changesets/301.html", "stats.html"} {
@@ -269,4 +274,47 @@ func TestBrowser(t *testing.T) {
 	}
 	hitMu.Unlock()
 	t.Logf("screenshots in %s", shots)
+}
+
+// markupAsTextJS returns the first piece of text outside <bdi> (and outside <script>,
+// <style>, <noscript>) that looks like an HTML tag or an escaped entity, or "".
+const markupAsTextJS = `(function(){
+var b=document.body.cloneNode(true);
+b.querySelectorAll('bdi,script,style,noscript,textarea').forEach(function(e){e.remove()});
+var t=b.textContent.replace(/\u2068[^\u2069]*\u2069/g,'');
+var m=t.match(/<\/?[a-zA-Z][a-zA-Z0-9]*(\s[^<>]*)?\/?>|&(lt|gt|amp|quot|#[0-9]+);/);
+return m?t.substr(Math.max(0,m.index-40),120):"";
+})()`
+
+// checkNoMarkupAsText loads every HTML page of the build in the browser and fails on any
+// markup shown as text.
+func checkNoMarkupAsText(t *testing.T, ctx context.Context, base, root string) {
+	t.Helper()
+	var pages []string
+	root, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".html") && !strings.Contains(p, "/assets/") {
+			rel, _ := filepath.Rel(root, p)
+			pages = append(pages, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if len(pages) < 10 {
+		t.Fatalf("only %d pages to check for markup as text", len(pages))
+	}
+	for _, p := range pages {
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/"+p), chromedp.WaitReady(chromedp.CSS("footer"))); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		bad, err := chromedp.Run(ctx, chromedp.Evaluate[string](markupAsTextJS))
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if bad != "" {
+			t.Errorf("%s shows markup as text: %q", p, bad)
+		}
+	}
 }

@@ -150,8 +150,8 @@ func barChart(title string, items []namedValue) chart {
 	for i, it := range items {
 		y := top + rowH*float64(i)
 		bw := (w - left - right) * it.Value / max
-		c.Bars = append(c.Bars, bar{Class: "bar", X: left, Y: round1(y + 2), W: round1(bw), H: rowH - 4, Tip: fmt.Sprintf("%s: %s", it.Name, fmtVal(it.Value))})
-		c.Labels = append(c.Labels, svgText{Class: "lbl", Anchor: "end", Text: truncate(it.Name, 28), X: left - 4, Y: round1(y + rowH - 5)})
+		c.Bars = append(c.Bars, bar{Class: "bar", X: left, Y: round1(y + 2), W: round1(bw), H: rowH - 4, Tip: fmt.Sprintf("%s: %s", isolate(truncate(it.Name, 100)), fmtVal(it.Value))})
+		c.Labels = append(c.Labels, svgText{Class: "lbl", Anchor: "end", Text: isolate(truncate(it.Name, 28)), X: left - 4, Y: round1(y + rowH - 5)})
 		c.Labels = append(c.Labels, svgText{Class: "val", Anchor: "start", Text: fmtVal(it.Value), X: round1(left + bw + 4), Y: round1(y + rowH - 5)})
 	}
 	return c

@@ -65,8 +65,13 @@ func feedTitle(e *Entry) string {
 	if c == "" {
 		c = "(no comment)"
 	}
-	return truncate(fmt.Sprintf("#%d by %s: %s", e.ID, orUnknown(e.User), c), 200)
+	return fmt.Sprintf("#%d by %s: %s", e.ID, isolate(truncate(orUnknown(e.User), 60)), isolate(truncate(c, 140)))
 }
+
+// isolate wraps text that strangers wrote in Unicode's first-strong isolate (U+2068) and pop
+// directional isolate (U+2069): where <bdi> cannot be used (titles, attributes, SVG, feeds),
+// a right-to-left override inside stays inside.
+func isolate(s string) string { return "\u2068" + strings.ToValidUTF8(s, "\uFFFD") + "\u2069" }
 
 func orUnknown(s string) string {
 	if s == "" {
@@ -79,25 +84,33 @@ func orUnknown(s string) string {
 func feedHTML(base string, e *Entry) string {
 	var b strings.Builder
 	esc := html.EscapeString
-	fmt.Fprintf(&b, `<p><a href="%s">Changeset %d</a> by %s at %s</p>`, esc(absURL(base, changesetFile(e.ID))), e.ID, esc(truncate(orUnknown(e.User), 100)), e.Time.UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, `<p><a href="%s">Changeset %d</a> by <bdi>%s</bdi> at %s</p>`, esc(absURL(base, changesetFile(e.ID))), e.ID, esc(truncate(orUnknown(e.User), 100)), e.Time.UTC().Format("2006-01-02 15:04 UTC"))
 	if e.Comment != "" {
-		fmt.Fprintf(&b, `<p>%s</p>`, esc(truncate(e.Comment, 1000)))
+		fmt.Fprintf(&b, `<p><bdi>%s</bdi></p>`, esc(truncate(e.Comment, 1000)))
 	} else {
 		b.WriteString(`<p><b>no comment</b></p>`)
 	}
 	fmt.Fprintf(&b, `<p>+%d created, ~%d modified, −%d deleted</p>`, e.Totals[0], e.Totals[1], e.Totals[2])
 	if len(e.Labels) > 0 {
-		fmt.Fprintf(&b, `<p>Labels: %s</p>`, esc(truncate(strings.Join(e.Labels, ", "), 500)))
+		b.WriteString(`<p>Labels:`)
+		for i, l := range e.Labels {
+			if i == 20 {
+				b.WriteString(" …")
+				break
+			}
+			fmt.Fprintf(&b, ` <bdi>%s</bdi>`, esc(truncate(l, 60)))
+		}
+		b.WriteString(`</p>`)
 	}
 	if len(e.Reasons) > 0 {
 		b.WriteString(`<ul>`)
 		for _, r := range e.Reasons {
-			fmt.Fprintf(&b, `<li>%s: %s</li>`, esc(truncate(r.Code, 60)), esc(truncate(r.Text, 300)))
+			fmt.Fprintf(&b, `<li><bdi>%s</bdi>: <bdi>%s</bdi></li>`, esc(truncate(r.Code, 60)), esc(truncate(r.Text, 300)))
 		}
 		b.WriteString(`</ul>`)
 	}
 	for _, st := range e.Status {
-		fmt.Fprintf(&b, `<p>Status: %s</p>`, esc(truncate(st.Text, 300)))
+		fmt.Fprintf(&b, `<p>Status: <bdi>%s</bdi></p>`, esc(truncate(st.Text, 300)))
 	}
 	fmt.Fprintf(&b, `<p><a href="https://www.openstreetmap.org/changeset/%d">OSM</a> · <a href="https://overpass-api.de/achavi/?changeset=%d">achavi</a> · <a href="https://osmcha.org/changesets/%d">OSMCha</a></p>`, e.ID, e.ID, e.ID)
 	return b.String()
@@ -112,17 +125,17 @@ func atomXML(base, title, self string, updated time.Time, entries []*Entry) ([]b
 			ID:      fmt.Sprintf("urn:osmtrack:changeset:%d:%d", e.ID, e.Hash),
 			Updated: e.Updated.UTC().Format(time.RFC3339),
 			Link:    atomLinkX{Href: absURL(base, changesetFile(e.ID)), Rel: "alternate", Type: "text/html"},
-			Author:  atomAuthor{Name: truncate(orUnknown(e.User), 100)},
+			Author:  atomAuthor{Name: isolate(truncate(orUnknown(e.User), 100))},
 			Content: atomContent{Type: "html", Body: feedHTML(base, e)},
 		}
 		if e.User != "" {
 			ae.Author.URI = "https://www.openstreetmap.org/user/" + pathEscape(e.User)
 		}
 		for _, l := range e.Labels {
-			ae.Category = append(ae.Category, atomCat{Term: truncate(l, 100)})
+			ae.Category = append(ae.Category, atomCat{Term: isolate(truncate(l, 100))})
 		}
 		for _, c := range e.ReasonCodes() {
-			ae.Category = append(ae.Category, atomCat{Term: "reason:" + truncate(c, 100)})
+			ae.Category = append(ae.Category, atomCat{Term: "reason:" + isolate(truncate(c, 100))})
 		}
 		f.Entries = append(f.Entries, ae)
 	}
@@ -163,7 +176,7 @@ func jsonFeedBytes(base, title string, entries []*Entry) ([]byte, error) {
 		it := jsonItem{ID: fmt.Sprintf("%d", e.ID), URL: absURL(base, changesetFile(e.ID)), Title: feedTitle(e), ContentHTML: feedHTML(base, e),
 			DatePublished: e.Time.UTC().Format(time.RFC3339), DateModified: e.Updated.UTC().Format(time.RFC3339)}
 		if e.User != "" {
-			it.Authors = []jsonAuthor{{Name: truncate(e.User, 100), URL: "https://www.openstreetmap.org/user/" + pathEscape(e.User)}}
+			it.Authors = []jsonAuthor{{Name: isolate(truncate(e.User, 100)), URL: "https://www.openstreetmap.org/user/" + pathEscape(e.User)}}
 		}
 		it.Tags = append(it.Tags, e.Labels...)
 		for _, c := range e.ReasonCodes() {

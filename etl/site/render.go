@@ -515,7 +515,7 @@ func elemNotes(el analysis.Element) []string {
 		n = append(n, fmt.Sprintf("%.0f m", *el.LengthM))
 	}
 	if el.PrevUser != "" {
-		n = append(n, "previous: "+truncate(el.PrevUser, 60))
+		n = append(n, "previous: "+isolate(truncate(el.PrevUser, 60)))
 	}
 	if el.BeforeMissing {
 		n = append(n, "before-state missing")

@@ -450,10 +450,10 @@ func (p *publisher) writeChangeset(rc *renderedChangeset) error {
 func (p *publisher) entryFeeds(e *Entry) []feedLink {
 	fl := []feedLink{atomLink("All changesets", "atom.xml")}
 	if e.User != "" || e.UID > 0 {
-		fl = append(fl, atomLink("User "+truncate(e.User, 60), strings.TrimSuffix(userPage(e.User, e.UID, 1), ".html")+".atom"))
+		fl = append(fl, atomLink("User "+isolate(truncate(orUnknown(e.User), 60)), strings.TrimSuffix(userPage(e.User, e.UID, 1), ".html")+".atom"))
 	}
 	for _, l := range e.Labels {
-		fl = append(fl, atomLink("Label "+truncate(l, 60), strings.TrimSuffix(labelFile(l), ".html")+".atom"))
+		fl = append(fl, atomLink("Label "+isolate(truncate(l, 60)), strings.TrimSuffix(labelFile(l), ".html")+".atom"))
 	}
 	return fl
 }
@@ -579,8 +579,8 @@ func (p *publisher) renderLists(ctx context.Context) error {
 		feed := strings.TrimSuffix(labelFile(l), ".html") + ".atom"
 		labels = append(labels, labelInfo{Name: l, Href: labelFile(l), Feed: feed, N: len(byLabel[l])})
 		l := l
-		fl := []feedLink{atomLink("Label "+truncate(l, 60)+" (Atom)", feed)}
-		if err := p.listPages("label", byLabel[l], func(n int) string { return labelPage(l, n) }, "Label: "+truncate(l, 200), fl, "", nil); err != nil {
+		fl := []feedLink{atomLink("Label "+isolate(truncate(l, 60))+" (Atom)", feed)}
+		if err := p.listPages("label", byLabel[l], func(n int) string { return labelPage(l, n) }, "Label: "+isolate(truncate(l, 200)), fl, "", nil); err != nil {
 			return err
 		}
 		if err := p.feed(feed, p.pc.Title+": label "+truncate(l, 100), byLabel[l]); err != nil {
@@ -618,14 +618,14 @@ func (p *publisher) renderLists(ctx context.Context) error {
 		es := byUser[k]
 		u, uid := es[0].User, es[0].UID
 		feed := "users/" + k + ".atom"
-		fl := []feedLink{atomLink("User "+truncate(u, 60)+" (Atom)", feed)}
+		fl := []feedLink{atomLink("User "+isolate(truncate(orUnknown(u), 60))+" (Atom)", feed)}
 		links := []linkView{{Text: "Profile on openstreetmap.org", Href: "https://www.openstreetmap.org/user/" + pathEscape(u)},
 			{Text: "OSMCha", Href: "https://osmcha.org/?filters=" + url.QueryEscape(`{"users":[{"label":"`+jsonEscape(u)+`","value":"`+jsonEscape(u)+`"}]}`)}}
-		if err := p.listPages("user", es, func(n int) string { return userPage(u, uid, n) }, "User: "+truncate(orUnknown(u), 200), fl,
+		if err := p.listPages("user", es, func(n int) string { return userPage(u, uid, n) }, "User: "+isolate(truncate(orUnknown(u), 200)), fl,
 			fmt.Sprintf("%d changesets in the last %d days.", len(es), p.pc.Days), links); err != nil {
 			return err
 		}
-		if err := p.feed(feed, p.pc.Title+": user "+truncate(orUnknown(u), 100), es); err != nil {
+		if err := p.feed(feed, p.pc.Title+": user "+isolate(truncate(orUnknown(u), 100)), es); err != nil {
 			return err
 		}
 	}
