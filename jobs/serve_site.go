@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/osmtrack/osmtrack/etl/site"
 )
 
 func init() {
@@ -41,7 +43,7 @@ func runServeSite(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve-site: %w", err)
 	}
-	srv := &http.Server{Handler: http.FileServer(http.Dir(root)), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: site.Handler(root), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(os.Stderr, "serving %s at http://%s/\n", root, ln.Addr())
 	go func() {
 		<-ctx.Done()

@@ -88,7 +88,7 @@ func TestBrowser(t *testing.T) {
 	shots := testOutDir(t)
 
 	tile := tilePNG()
-	files := http.FileServer(http.Dir(filepath.Join(out, "current")))
+	files := Handler(filepath.Join(out, "current")) // with the CSP and the other headers
 	var tileHits int
 	var hitMu sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -97,6 +97,7 @@ func TestBrowser(t *testing.T) {
 			tileHits++
 			hitMu.Unlock()
 			w.Header().Set("Content-Type", "image/png")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
 			w.Write(tile)
 			return
 		}
@@ -151,6 +152,9 @@ func TestBrowser(t *testing.T) {
 				return
 			}
 			ev.add(&ev.requests, r.Response.URL)
+			if strings.HasSuffix(r.Response.URL, ".html") && r.Response.Headers["Content-Security-Policy"] != ContentSecurityPolicy {
+				ev.add(&ev.errors, "no Content-Security-Policy on "+r.Response.URL)
+			}
 			if r.Response.Status >= 400 {
 				ev.add(&ev.errors, fmt.Sprintf("HTTP %d %s", r.Response.Status, r.Response.URL))
 			}
@@ -194,6 +198,12 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
+	// Every page records the CSP violations it sees; a page must have none.
+	if _, err := chromedp.Call(ctx, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `window.__csp=[];document.addEventListener('securitypolicyviolation',function(e){window.__csp.push(e.violatedDirective+' '+e.blockedURI)})`}); err != nil {
+		t.Fatal(err)
+	}
+
 	// The index at desktop width, then the changeset pages.
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/index.html"), chromedp.WaitReady(chromedp.CSS("footer"))); err != nil {
 		t.Fatal(err)
@@ -207,6 +217,32 @@ func TestBrowser(t *testing.T) {
 	}
 	shot("index")
 	countFeatures(srv.URL+"/changesets/301.html", 5, "changeset-301")
+	// The CSP is active: an inline script injected into the page does not run (the map above
+	// drew, so the site's own scripts did).
+	ev.mu.Lock()
+	before := len(ev.errors)
+	ev.mu.Unlock()
+	ran, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function(){var s=document.createElement('script');s.textContent='window.__inlineRan=true';document.body.appendChild(s);var r=!!window.__inlineRan;window.__csp=[];return r})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ran {
+		t.Error("an inline script ran: the Content-Security-Policy is not active")
+	}
+	chromedp.Do(ctx, chromedp.Sleep(200*time.Millisecond))
+	ev.mu.Lock() // the probe's own refusal is the one console error expected
+	probe := 0
+	for i := before; i < len(ev.errors); i++ {
+		if strings.Contains(ev.errors[i], "Content Security Policy") {
+			ev.errors = append(ev.errors[:i], ev.errors[i+1:]...)
+			probe++
+			break
+		}
+	}
+	ev.mu.Unlock()
+	if probe == 0 {
+		t.Error("the browser did not report refusing the inline script")
+	}
 	// A popup opens with the tag changes, as text.
 	if err := chromedp.Do(ctx,
 		chromedp.Evaluate[chromedp.Void](`(function(){var p=document.querySelectorAll('#map path.leaflet-interactive');p[1].dispatchEvent(new MouseEvent('click',{bubbles:true,clientX:300,clientY:300}));return true})()`),
@@ -315,6 +351,13 @@ func checkNoMarkupAsText(t *testing.T, ctx context.Context, base, root string) {
 		}
 		if bad != "" {
 			t.Errorf("%s shows markup as text: %q", p, bad)
+		}
+		csp, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.__csp||[]`))
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		for _, v := range csp {
+			t.Errorf("%s: Content-Security-Policy violation: %s", p, v)
 		}
 	}
 }
