@@ -14,6 +14,13 @@ import (
 	"github.com/osmtrack/osmtrack/etl/store"
 )
 
+// TestMain keeps the commands under test away from the databases the environment names
+// (the demo's, after `eval "$(scripts/services.sh env)"`): each test sets its own.
+func TestMain(m *testing.M) {
+	dbtest.IsolateEnv()
+	os.Exit(m.Run())
+}
+
 func runCLI(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	var out, errb bytes.Buffer

@@ -154,8 +154,14 @@ func TestRealChangesets(t *testing.T) {
 }
 
 func TestCreatedTagsCountedFromFiles(t *testing.T) {
-	m, _ := ReadMeta(filepath.Join(testdata, "151837465.xml"))
-	elems, _ := ReadElements(filepath.Join(testdata, "151837465.osc"))
+	m, err := ReadMeta(filepath.Join(testdata, "151837465.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	elems, err := ReadElements(filepath.Join(testdata, "151837465.osc"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	d, _, err := (&Analyzer{}).Analyse(context.Background(), Input{Meta: m, Elems: elems})
 	if err != nil {
 		t.Fatal(err)
@@ -167,8 +173,11 @@ func TestCreatedTagsCountedFromFiles(t *testing.T) {
 			n++
 		}
 	}
-	if n == 0 || d.TagSummary.Added["amenity=bench"] != n {
-		t.Errorf("tag_summary.added[amenity=bench] = %d, want %d", d.TagSummary.Added["amenity=bench"], n)
+	if n == 0 {
+		t.Fatalf("151837465.osc has no created amenity=bench node: the test needs one")
+	}
+	if d.TagSummary.Added["amenity=bench"] != n {
+		t.Errorf("tag_summary.added[amenity=bench] = %d, want %d (created amenity=bench nodes in the file)", d.TagSummary.Added["amenity=bench"], n)
 	}
 	for _, el := range d.Elements {
 		if el.Action == "delete" && el.Type == "node" && el.Label != "node "+itoa(el.ID) {

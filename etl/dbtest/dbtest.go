@@ -149,3 +149,17 @@ func (ix *Influx) Query(q string) (string, error) {
 	}
 	return string(body), nil
 }
+
+// IsolateEnv unsets every OSMTRACK_ variable except the OSMTRACK_TEST_ ones, so that code under
+// test that reads its configuration from the environment (OSMTRACK_DATABASE_URL,
+// OSMTRACK_INFLUX_URL, flags as OSMTRACK_<FLAG>) never reaches the demo's or a developer's
+// databases after `eval "$(scripts/services.sh env)"`: tests set what they use (t.Setenv) and
+// take their databases from PG and InfluxDB. Call it from TestMain before m.Run.
+func IsolateEnv() {
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "OSMTRACK_") && !strings.HasPrefix(k, "OSMTRACK_TEST_") {
+			os.Unsetenv(k)
+		}
+	}
+}

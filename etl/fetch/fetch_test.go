@@ -159,50 +159,50 @@ func TestBadInput(t *testing.T) {
 	good := osc(block("create", node(1, 1, 10, inLat, inLon)))
 	cases := []struct {
 		name  string
-		setup func(f *testFeed)
+		setup func(t *testing.T, f *testFeed) // t is the subtest's: Fatal must stop the subtest
 		cause string
 		// path whose URL the error names; default the data file of 101
 		path string
 	}{
-		{"truncated gzip", func(f *testFeed) {
+		{"truncated gzip", func(t *testing.T, f *testFeed) {
 			b := gz(readShared(t, "minutely/871.osc"))
 			f.addRaw(101, b[:len(b)/2], baseTime.Add(101*time.Minute))
 		}, "gunzip: unexpected EOF", ""},
-		{"not gzip", func(f *testFeed) {
+		{"not gzip", func(t *testing.T, f *testFeed) {
 			f.addRaw(101, []byte("<html>Service Unavailable</html>"), baseTime.Add(101*time.Minute))
 		}, "gunzip: gzip: invalid header", ""},
-		{"empty body", func(f *testFeed) { f.addRaw(101, nil, baseTime.Add(101*time.Minute)) }, "gunzip: empty body", ""},
-		{"empty document", func(f *testFeed) { f.add(101, []byte("  \n")) }, "parse: empty document", ""},
-		{"malformed xml", func(f *testFeed) {
+		{"empty body", func(t *testing.T, f *testFeed) { f.addRaw(101, nil, baseTime.Add(101*time.Minute)) }, "gunzip: empty body", ""},
+		{"empty document", func(t *testing.T, f *testFeed) { f.add(101, []byte("  \n")) }, "parse: empty document", ""},
+		{"malformed xml", func(t *testing.T, f *testFeed) {
 			f.add(101, []byte(`<osmChange version="0.6"><create><node id="1" version="1" </create></osmChange>`))
 		}, "parse: XML syntax error", ""},
-		{"unknown element", func(f *testFeed) {
+		{"unknown element", func(t *testing.T, f *testFeed) {
 			f.add(101, osc(block("create", node(2, 1, 10, inLat, inLon), `<banana id="3"/>`)))
 		}, "unknown element <banana> in <create>", ""},
-		{"garbage state file", func(f *testFeed) {
+		{"garbage state file", func(t *testing.T, f *testFeed) {
 			f.add(101, good)
 			f.edit(func() { f.files["/replication/minute/000/000/101.state.txt"] = []byte("\x00\xffgarbage") })
 		}, "state file", "/replication/minute/000/000/101.state.txt"},
-		{"state file without timestamp", func(f *testFeed) {
+		{"state file without timestamp", func(t *testing.T, f *testFeed) {
 			f.add(101, good)
 			f.edit(func() { f.files["/replication/minute/000/000/101.state.txt"] = []byte("sequenceNumber=101\n") })
 		}, "state file has no timestamp", "/replication/minute/000/000/101.state.txt"},
-		{"404 below head", func(f *testFeed) {
+		{"404 below head", func(t *testing.T, f *testFeed) {
 			f.add(101, good)
 			f.add(102, good)
 			f.edit(func() { delete(f.files, f.dataPath(101)) })
 		}, "404 Not Found (gave up after 3 attempts)", ""},
-		{"hung server", func(f *testFeed) {
+		{"hung server", func(t *testing.T, f *testFeed) {
 			f.add(101, good)
 			f.set(f.dataPath(101), func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 		}, "timeout awaiting response headers", ""},
-		{"timestamp backwards", func(f *testFeed) {
+		{"timestamp backwards", func(t *testing.T, f *testFeed) {
 			f.addRaw(101, gz(good), baseTime.Add(99*time.Minute))
 		}, "goes backwards", ""},
-		{"same element version twice", func(f *testFeed) {
+		{"same element version twice", func(t *testing.T, f *testFeed) {
 			f.add(101, osc(block("create", node(5, 1, 10, inLat, inLon)), block("modify", node(5, 1, 10, inLat, inLon))))
 		}, "node 5 v1 appears twice", ""},
-		{"way with node ids nobody can know", func(f *testFeed) {
+		{"way with node ids nobody can know", func(t *testing.T, f *testFeed) {
 			f.add(101, osc(block("create", node(6, 1, 10, inLat, inLon), way(7, 1, 10, 6, -1))))
 		}, "references node -1", ""},
 	}
@@ -216,7 +216,7 @@ func TestBadInput(t *testing.T) {
 			if _, err := f.Run(ctx, Options{Pointer: "minute", Start: "100", MaxFiles: 1}); err != nil {
 				t.Fatal(err)
 			}
-			tc.setup(feed)
+			tc.setup(t, feed)
 			before := checksums(t, db, "minute")
 			_, err := f.Run(ctx, Options{Pointer: "minute"})
 			path := tc.path
