@@ -377,10 +377,12 @@ func appendChangeset(b []byte, indent string, cs *changeset, countAttr string, d
 	return append(b, "</changeset>\n"...)
 }
 
-// writeBase writes the region world as it is before the first minute (api/base.osm.gz).
+// writeBase writes the region world as it is before the first minute (api/base.osm.gz): an
+// extract, with the start time as its osmosis_replication_timestamp, that `osmtrack seed` loads.
 func (out *output) writeBase(w *world) error {
 	var b []byte
-	b = append(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<osm version=\"0.6\" generator=\""+oscGenerator+"\""+osmHeaderAttrs+">\n"...)
+	b = append(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<osm version=\"0.6\" generator=\""+oscGenerator+"\""+osmHeaderAttrs+
+		" osmosis_replication_timestamp=\""+out.o.StartTime.UTC().Format(time.RFC3339)+"\">\n"...)
 	nids := sortedKeys(w.nodes)
 	for _, id := range nids {
 		n := w.nodes[id]
