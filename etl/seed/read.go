@@ -24,10 +24,10 @@ import (
 type Format int
 
 const (
-	PBF   Format = iota + 1 // .osm.pbf
-	XML                     // .osm
-	XMLGz                   // .osm.gz
-	XMLBz2                  // .osm.bz2
+	PBF    Format = iota + 1 // .osm.pbf
+	XML                      // .osm
+	XMLGz                    // .osm.gz
+	XMLBz2                   // .osm.bz2
 )
 
 func (f Format) String() string {
@@ -317,5 +317,10 @@ func (s *scanner) wrap(err error) error {
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	return &CorruptError{File: s.name, Offset: s.cr.n.Load(), After: s.last, Err: err}
+	off := s.cr.n.Load()
+	if s.pbf != nil && s.pbf.FullyScannedBytes() > 0 {
+		// PBF blocks are decoded ahead: the end of the last block fully read is where it broke.
+		off = s.pbf.FullyScannedBytes()
+	}
+	return &CorruptError{File: s.name, Offset: off, After: s.last, Err: err}
 }
