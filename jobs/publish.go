@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/osmtrack/osmtrack/etl/ops"
@@ -56,6 +59,13 @@ func runPublish(ctx context.Context, args []string) error {
 			return err
 		}
 		r.Items = res.Rendered
+		kind := "incremental"
+		if res.Full {
+			kind = "full"
+		}
+		// One line on stdout for people and scripts (the demo prints it): how much was written.
+		fmt.Fprintf(os.Stdout, "published %s (%s): %d changesets on the site, %d files written (%d changeset pages rendered), %d unchanged files linked\n",
+			filepath.Join(*out, "current"), kind, res.Changesets, res.Written, res.Rendered, res.Linked)
 		r.Log.Info("site published", "dir", *out+"/current", "build", res.Build, "full", res.Full, "changesets", res.Changesets,
 			"rendered", res.Rendered, "removed", res.Removed, "written", res.Written, "linked", res.Linked)
 		return nil

@@ -38,6 +38,10 @@ type row struct {
 	Reasons     []string
 	AnalysedAt  *time.Time
 	Doc         []byte
+
+	// Sum fingerprints everything the pages show of this row (not updated_at nor analysed_at):
+	// a row whose Sum equals the previous build's did not change, whatever its timestamps say.
+	Sum uint64
 }
 
 type labelRow struct {
@@ -130,6 +134,7 @@ func (s *snapshot) eachRow(ctx context.Context, cutoff time.Time, ids []int64, f
 			&r.HasAnalysis, &r.Complete, &r.Reasons, &r.AnalysedAt, &r.Doc); err != nil {
 			return fmt.Errorf("publish: read changesets: %w", err)
 		}
+		r.Sum = rowSum(r, tags, labels)
 		r.Tags = stringMap(tags)
 		if len(bbox) == 4 {
 			r.BBox = &[4]float64{bbox[0], bbox[1], bbox[2], bbox[3]}
@@ -146,6 +151,43 @@ func (s *snapshot) eachRow(ctx context.Context, cutoff time.Time, ids []int64, f
 		return fmt.Errorf("publish: read changesets: %w", err)
 	}
 	return nil
+}
+
+// rowSum fingerprints a row as read (before decoding) except its timestamps of change.
+func rowSum(r *row, tags, labels []byte) uint64 {
+	f := newFingerprint("row").u64(uint64(r.ID)).str(r.User).u64(uint64(r.UID))
+	t := func(p *time.Time) {
+		if p == nil {
+			f.str("-")
+		} else {
+			f.str(p.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	i := func(p *int) {
+		if p == nil {
+			f.str("-")
+		} else {
+			f.u64(uint64(*p))
+		}
+	}
+	t(r.CreatedAt)
+	t(r.ClosedAt)
+	t(r.NextAttemptAt)
+	open := "-"
+	if r.Open != nil {
+		open = fmt.Sprint(*r.Open)
+	}
+	bbox := "-"
+	if r.BBox != nil {
+		bbox = fmt.Sprint(*r.BBox)
+	}
+	f.str(fmt.Sprint(open, bbox, r.HasAnalysis, r.Complete, r.Reasons))
+	i(r.CommentsCount)
+	i(r.ChangesCount)
+	f.u64(uint64(r.NumCreate)).u64(uint64(r.NumModify)).u64(uint64(r.NumDelete)).u64(uint64(r.Attempts))
+	f.str(r.State).str(r.StateReason).str(r.Error).str(r.Time.UTC().Format(time.RFC3339Nano))
+	f.bytes(tags).bytes(labels).bytes(r.Doc)
+	return f.sum()
 }
 
 // stringMap decodes a JSON object leniently: values that are not strings are kept as their JSON.

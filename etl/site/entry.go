@@ -49,6 +49,8 @@ type Entry struct {
 	// HTML is the entry as the list pages show it; Hash fingerprints it.
 	HTML template.HTML
 	Hash uint64
+	// Sum fingerprints the database row the entry was rendered from (row.Sum).
+	Sum uint64
 }
 
 // CountsView is the counts as the pages print them.

@@ -126,6 +126,10 @@ type publisher struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	entries map[int64]*Entry
+	// maybe are the previous build's entries of changesets updated within the overlap: kept
+	// when their row's fingerprint did not change. prevFiles is the previous build's files.
+	maybe     map[int64]*Entry
+	prevFiles map[string]uint64
 }
 
 // Publish renders the site into opts.Out and swaps it in.
@@ -217,16 +221,27 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Changed for sure: updated after the previous snapshot, or not in the previous
+		// build. Unchanged for sure: updated before the overlap. In between (a transaction
+		// that may have committed after the previous snapshot): read the row and compare its
+		// fingerprint with the previous build's; render only when it differs.
 		since := prev.Snapshot.Add(-p.opts.Overlap)
 		ids = []int64{}
 		var keepIDs []int64
+		p.maybe = map[int64]*Entry{}
 		for id, upd := range window {
-			if _, ok := prev.Entries[id]; ok && !upd.After(since) {
+			pe, ok := prev.Entries[id]
+			switch {
+			case ok && !upd.After(since):
 				keepIDs = append(keepIDs, id)
-			} else {
+			case ok && !upd.After(prev.Snapshot) && pe.Sum != 0:
+				p.maybe[id] = pe
+				ids = append(ids, id)
+			default:
 				ids = append(ids, id)
 			}
 		}
+		p.prevFiles = prev.Files
 		missing, err := p.keepChangesets(keepIDs, prev)
 		if err != nil {
 			return nil, err
@@ -314,6 +329,24 @@ func (p *publisher) keepChangesets(ids []int64, prev *state) ([]int64, error) {
 	return missing, firstErr
 }
 
+// keepOne links an unchanged changeset's files from the previous build; false when they are
+// missing there (render it again).
+func (p *publisher) keepOne(id int64, pe *Entry) (bool, error) {
+	ok, err := p.b.keep(changesetFile(id))
+	if err == nil && ok {
+		if _, hasJSON := p.prevFiles[changesetJSON(id)]; hasJSON {
+			ok, err = p.b.keep(changesetJSON(id))
+		}
+	}
+	if err != nil || !ok {
+		return false, err
+	}
+	p.mu.Lock()
+	p.entries[id] = pe
+	p.mu.Unlock()
+	return true, nil
+}
+
 // renderChangesets renders the pages of the changesets in ids (all in the window when nil).
 //
 // opts.Workers goroutines decode and render (the CPU part, html/template mostly) while one
@@ -366,6 +399,15 @@ func (p *publisher) renderChangesets(ctx context.Context, snap *snapshot, cutoff
 		}()
 	}
 	err := snap.eachRow(ctx, cutoff, ids, func(r *row) error {
+		if pe := p.maybe[r.ID]; pe != nil && pe.Sum == r.Sum {
+			kept, err := p.keepOne(r.ID, pe)
+			if err != nil {
+				return err
+			}
+			if kept {
+				return nil
+			}
+		}
 		select {
 		case rows <- r:
 			return nil
@@ -413,6 +455,7 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 	}
 	e.HTML = h
 	e.Hash = hashString(string(h))
+	e.Sum = r.Sum
 	v := newCSView(r, e, doc)
 	if r.Doc == nil {
 		v.JSONHref = ""

@@ -247,3 +247,44 @@ func TestSlugAndPaths(t *testing.T) {
 		}
 	}
 }
+
+// A publish right after another (every row updated within the overlap) renders nothing that
+// did not change, and renders what did.
+func TestPublishIncrementalWithinOverlap(t *testing.T) {
+	db := dbtest.PG(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for i := int64(0); i < 5; i++ {
+		insertSeed(t, db.Pool, seed{ID: 500 + i, User: "alice", UID: 1, Created: now.Add(-time.Duration(i+1) * time.Hour),
+			Tags: map[string]string{"comment": "edit"}, BBox: &[4]float64{13.4, 52.5, 13.41, 52.51}, Doc: testDoc(500+i, "alice", 13.4, 52.5)})
+	}
+	out := t.TempDir()
+	publish := func() *Result {
+		t.Helper()
+		res, err := Publish(ctx, db.Pool, testConfig(t), Options{Out: out, LeafletDir: leafletForTest(t), Overlap: 10 * time.Minute,
+			Status: func(ctx context.Context) (*ops.StatusReport, error) {
+				return ops.Status(ctx, db.Pool, ops.StatusOptions{})
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := publish(); !res.Full || res.Rendered != 5 {
+		t.Fatalf("first run: %+v", res)
+	}
+	res := publish()
+	if res.Full || res.Rendered != 0 || res.Changesets != 5 {
+		t.Fatalf("second run, nothing changed: %+v", res)
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE changesets SET tags = '{"comment":"edited again"}' WHERE id = 502`); err != nil {
+		t.Fatal(err)
+	}
+	res = publish()
+	if res.Rendered != 1 || res.Changesets != 5 {
+		t.Fatalf("third run, one changed: %+v", res)
+	}
+	if !strings.Contains(readSite(t, out, "changesets/502.html"), "edited again") {
+		t.Error("the changed changeset was not rendered again")
+	}
+}
