@@ -119,7 +119,8 @@ func (t *templates) renderEntry(e *Entry) (template.HTML, error) {
 }
 
 var funcs = template.FuncMap{
-	"trunc":   func(n int, s string) string { return truncate(s, n) },
+	"trunc":      func(n int, s string) string { return truncate(s, n) },
+	"reasonName": reasonName,
 	"fmtTime": func(t any) string { return fmtTime(t) },
 	"iso":     func(t any) string { return isoTime(t) },
 	"km":      km,
@@ -180,71 +181,6 @@ func josmURL(e *Entry) string {
 		b[0]-pad, b[2]+pad, b[3]+pad, b[1]-pad, e.ID)
 }
 
-// evNode is evidence (any JSON) as a tree the "evidence" template renders as text.
-type evNode struct {
-	Key  string
-	Text string
-	List bool
-	Kids []evNode
-}
-
-// evidenceTree turns decoded JSON into an evNode, limiting depth, width and text length so
-// that hostile evidence cannot blow up a page.
-func evidenceTree(v any, depth int) evNode {
-	if depth > 6 {
-		b, _ := json.Marshal(v)
-		return evNode{Text: truncate(string(b), 500)}
-	}
-	switch x := v.(type) {
-	case map[string]any:
-		n := evNode{}
-		for _, k := range sortedKeys(x) {
-			if len(n.Kids) >= 100 {
-				n.Kids = append(n.Kids, evNode{Key: "…", Text: fmt.Sprintf("%d more", len(x)-100)})
-				break
-			}
-			c := evidenceTree(x[k], depth+1)
-			c.Key = truncate(k, 200)
-			n.Kids = append(n.Kids, c)
-		}
-		if len(n.Kids) == 0 {
-			n.Text = "{}"
-		}
-		return n
-	case []any:
-		n := evNode{List: true}
-		for i, e := range x {
-			if i >= 100 {
-				n.Kids = append(n.Kids, evNode{Text: fmt.Sprintf("… %d more", len(x)-100)})
-				break
-			}
-			n.Kids = append(n.Kids, evidenceTree(e, depth+1))
-		}
-		if len(n.Kids) == 0 {
-			n.Text = "[]"
-		}
-		return n
-	case string:
-		return evNode{Text: truncate(x, 500)}
-	case nil:
-		return evNode{Text: "null"}
-	case float64:
-		return evNode{Text: fmt.Sprintf("%g", x)}
-	case json.Number:
-		return evNode{Text: x.String()}
-	default:
-		return evNode{Text: fmt.Sprint(x)}
-	}
-}
-
-func evidenceFromRaw(raw json.RawMessage) evNode {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return evNode{Text: truncate(string(raw), 500)}
-	}
-	return evidenceTree(v, 0)
-}
-
 // The changeset page.
 
 type csView struct {
@@ -267,13 +203,13 @@ type csView struct {
 type kv struct{ K, V string }
 
 type reasonView struct {
-	Code, Text, Element, ElementHref string
-	Evidence                         evNode
+	Code, Name, Text string
+	Sentence         sentence
 }
 
 type labelView struct {
-	Name, Href, Source string
-	Evidence           evNode
+	Name, Href, Source, Description, Rule string
+	Sentences                             []sentence
 }
 
 type lengthView struct {
@@ -293,7 +229,7 @@ type tagCount struct {
 }
 
 type elemView struct {
-	Action, Type, Label, Href string
+	Action, Type, Label, Href, Anchor string
 	ID                        int64
 	Version                   int
 	Rows                      []diffRow
@@ -347,12 +283,15 @@ func newCSView(r *row, e *Entry, doc *docView) *csView {
 		}
 		v.Tags = append(v.Tags, kv{truncate(k, 200), truncate(r.Tags[k], 1000)})
 	}
+	ix := newElemIndex(doc)
 	for _, l := range r.Labels {
-		v.Labels = append(v.Labels, labelView{Name: l.Label, Href: labelFile(l.Label), Source: l.Source, Evidence: evidenceFromRaw(l.Evidence)})
+		lv := labelView{Name: l.Label, Href: labelFile(l.Label), Source: l.Source}
+		lv.Description, lv.Rule, lv.Sentences = labelSentences(l.Evidence, ix)
+		v.Labels = append(v.Labels, lv)
 	}
 	if doc == nil {
 		for _, c := range r.Reasons {
-			v.Reasons = append(v.Reasons, reasonView{Code: c})
+			v.Reasons = append(v.Reasons, reasonView{Code: c, Name: reasonName(c)})
 		}
 		return v
 	}
@@ -363,15 +302,7 @@ func newCSView(r *row, e *Entry, doc *docView) *csView {
 		}
 	}
 	for _, rs := range doc.Reasons {
-		rv := reasonView{Code: rs.Code, Text: rs.Text, Evidence: evidenceTree(anyMap(rs.Evidence), 0)}
-		if rs.Element != nil {
-			rv.Element = fmt.Sprintf("%s %d", rs.Element.Type, rs.Element.ID)
-			if rs.Element.Version > 0 {
-				rv.Element += fmt.Sprintf(" v%d", rs.Element.Version)
-			}
-			rv.ElementHref = osmElementURL(rs.Element.Type, rs.Element.ID)
-		}
-		v.Reasons = append(v.Reasons, rv)
+		v.Reasons = append(v.Reasons, reasonView{Code: rs.Code, Name: reasonName(rs.Code), Text: rs.Text, Sentence: reasonSentence(rs, ix, r.User)})
 	}
 	keys := sortedKeys(doc.LengthM)
 	sort.SliceStable(keys, func(i, j int) bool {
@@ -407,7 +338,7 @@ func newCSView(r *row, e *Entry, doc *docView) *csView {
 		rows := diffRows(el)
 		if i < maxElements {
 			ev := elemView{Action: el.Action, Type: el.Type, ID: el.ID, Version: el.Version, Label: truncate(el.Label, 200),
-				Href: osmElementURL(el.Type, el.ID), Open: len(doc.Elements) <= 20}
+				Href: osmElementURL(el.Type, el.ID), Anchor: elemAnchor(el.Type, el.ID), Open: len(doc.Elements) <= 20}
 			for _, r := range rows {
 				ev.Rows = append(ev.Rows, diffRow{Class: r.Class, K: truncate(r.K, 200), Old: truncate(r.Old, 500), New: truncate(r.New, 500)})
 			}
