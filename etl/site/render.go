@@ -121,9 +121,9 @@ func (t *templates) renderEntry(e *Entry) (template.HTML, error) {
 var funcs = template.FuncMap{
 	"trunc":      func(n int, s string) string { return truncate(s, n) },
 	"reasonName": reasonName,
-	"fmtTime": func(t any) string { return fmtTime(t) },
-	"iso":     func(t any) string { return isoTime(t) },
-	"km":      km,
+	"fmtTime":    func(t any) string { return fmtTime(t) },
+	"iso":        func(t any) string { return isoTime(t) },
+	"km":         km,
 	"dur": func(s *float64) string {
 		if s == nil {
 			return "?"
@@ -230,11 +230,11 @@ type tagCount struct {
 
 type elemView struct {
 	Action, Type, Label, Href, Anchor string
-	ID                        int64
-	Version                   int
-	Rows                      []diffRow
-	Notes                     []string
-	Open                      bool
+	ID                                int64
+	Version                           int
+	Rows                              []diffRow
+	Notes                             []string
+	Open                              bool
 }
 
 type diffRow struct{ Class, K, Old, New string }
