@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one-command demo: a day of a simulated region, through the whole pipeline, as a site.
 #
-#   scripts/demo.sh [--no-serve]
+#   scripts/demo.sh [--port N] [--no-serve]
 #
 # 1. installs what is missing and starts the local services (scripts/services.sh start);
 # 2. builds bin/osmtrack and creates a fresh database osmtrack_demo (migrate);
@@ -11,24 +11,63 @@
 #    subcommands and arguments), each until it is caught up; publish runs as the read-only role;
 #    then it checks that every reason code and every label shows up in the site (a WARNING line
 #    names those that do not);
-# 6. serves the site at http://127.0.0.1:8080 (--no-serve: stops after publishing).
+# 6. serves the site at http://127.0.0.1:8080 (--port N: on port N; --no-serve: stops after
+#    publishing) and says what to look at first.
 #
-# Environment: OSMTRACK_DEMO_ADDR (site address, default 127.0.0.1:8080), OSMTRACK_DEMO_SIM_ADDR
-# (simulator, default 127.0.0.1:18088), OSMTRACK_DEMO_MINUTES (default 1440).
+# Ports: the site on 8080 (--port N or OSMTRACK_DEMO_ADDR=host:port), the simulator on 18088
+# (OSMTRACK_DEMO_SIM_ADDR); when the default is busy the next free port is taken (a port you set
+# that is busy is an error). The services' ports: scripts/services.sh (README, "Ports").
+# Environment: OSMTRACK_DEMO_MINUTES (default 1440).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 SERVE=1
-for a in "$@"; do
-  case "$a" in
+PORT=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --no-serve) SERVE=0 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
-    *) echo "demo: unknown argument $a (see --help)" >&2; exit 2 ;;
+    --port) [ $# -ge 2 ] || { echo "demo: --port needs a number (see --help)" >&2; exit 2; }; PORT=$2; shift ;;
+    --port=*) PORT=${1#--port=} ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "demo: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
+  shift
 done
-SITE_ADDR=${OSMTRACK_DEMO_ADDR:-127.0.0.1:8080}
-SIM_ADDR=${OSMTRACK_DEMO_SIM_ADDR:-127.0.0.1:18088}
+if [ -n "$PORT" ] && ! [[ "$PORT" =~ ^[0-9]+$ && "$PORT" -ge 1 && "$PORT" -le 65535 ]]; then
+  echo "demo: --port $PORT is not a port number (1-65535)" >&2; exit 2
+fi
+
+# port_busy PORT: something listens on 127.0.0.1:PORT.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# pick_addr WHAT ADDR EXPLICIT: ADDR when its port is free; else, unless EXPLICIT (the user
+# chose it), the next free port on the same host after saying so.
+pick_addr() {
+  local what=$1 host=${2%:*} port=${2##*:} explicit=$3 p
+  if ! port_busy "$port"; then echo "$host:$port"; return; fi
+  if [ -n "$explicit" ]; then
+    echo "demo: $what: port $port is in use by another program; $explicit to choose another" >&2; return 1
+  fi
+  for p in $(seq $((port + 1)) $((port + 100))); do
+    if ! port_busy "$p"; then
+      echo "demo: port $port is in use; the $what takes $p" >&2; echo "$host:$p"; return
+    fi
+  done
+  echo "demo: $what: ports $port-$((port + 100)) are in use" >&2; return 1
+}
+if [ -n "$PORT" ]; then
+  SITE_ADDR=$(pick_addr site "127.0.0.1:$PORT" "give --port another number")
+elif [ -n "${OSMTRACK_DEMO_ADDR:-}" ]; then
+  SITE_ADDR=$(pick_addr site "$OSMTRACK_DEMO_ADDR" "set OSMTRACK_DEMO_ADDR")
+else
+  SITE_ADDR=$(pick_addr site 127.0.0.1:8080 "")
+fi
+if [ "$SERVE" = 0 ]; then SITE_ADDR=${SITE_ADDR:-127.0.0.1:8080}; fi
+if [ -n "${OSMTRACK_DEMO_SIM_ADDR:-}" ]; then
+  SIM_ADDR=$(pick_addr simulator "$OSMTRACK_DEMO_SIM_ADDR" "set OSMTRACK_DEMO_SIM_ADDR")
+else
+  SIM_ADDR=$(pick_addr simulator 127.0.0.1:18088 "")
+fi
 MINUTES=${OSMTRACK_DEMO_MINUTES:-1440}
 DEMO=.local/demo
 OSM="$ROOT/bin/osmtrack"
@@ -53,7 +92,7 @@ done
 step "fresh database osmtrack_demo"
 RW_URL=${OSMTRACK_DATABASE_URL/\/osmtrack\?/\/osmtrack_demo?}
 RO_URL=${OSMTRACK_READONLY_DATABASE_URL/\/osmtrack\?/\/osmtrack_demo?}
-psql -X -q -v ON_ERROR_STOP=1 "$OSMTRACK_DATABASE_URL" \
+PGOPTIONS='--client-min-messages=warning' psql -X -q -v ON_ERROR_STOP=1 "$OSMTRACK_DATABASE_URL" \
   -c "DROP DATABASE IF EXISTS osmtrack_demo WITH (FORCE)" \
   -c "CREATE DATABASE osmtrack_demo TEMPLATE osmtrack_template" \
   -c "GRANT CONNECT ON DATABASE osmtrack_demo TO osmtrack_ro"
@@ -68,7 +107,9 @@ START=$(date -u -d "-$((MINUTES + 1)) minutes" +%Y-%m-%dT%H:%M:00Z)
 "$OSM" sim serve --dir "$DEMO/sim" --addr "$SIM_ADDR" >"$DEMO/sim.log" 2>&1 &
 SIM_PID=$!
 SITE_PID=""
+PROGRESS_PID=""
 cleanup() {
+  if [ -n "$PROGRESS_PID" ]; then kill "$PROGRESS_PID" 2>/dev/null || true; fi
   kill "$SIM_PID" 2>/dev/null || true
   if [ -n "$SITE_PID" ]; then kill "$SITE_PID" 2>/dev/null || true; fi
 }
@@ -205,6 +246,15 @@ run() {
 # count SQL: one number from the demo database.
 count() { psql -X -qtA "$RW_URL" -c "$1"; }
 HEAD_SEQ=$(curl -fsS "http://$SIM_ADDR/replication/minute/state.txt" | sed -n 's/^sequenceNumber=//p')
+# A progress line every 20 s while the steps run: where fetch is and what the changesets wait for.
+progress() {
+  while sleep 20; do
+    echo "demo:   … $(( $(date +%s) - T0 ))s: $(count "SELECT 'diffs ' || count(*) || ' of $MINUTES (up to seq ' || coalesce(max(seq), 0) || ' of $HEAD_SEQ), changesets ' ||
+      coalesce((SELECT string_agg(state || ' ' || n, ', ' ORDER BY state) FROM (SELECT state, count(*) n FROM changesets GROUP BY state) s), 'none yet') FROM diffs" 2>/dev/null || echo '(database busy)')" >&2
+  done
+}
+progress &
+PROGRESS_PID=$!
 
 step "fetch (minutely diffs up to $HEAD_SEQ)"
 for _ in $(seq 1 20); do
@@ -229,10 +279,21 @@ for _ in $(seq 1 30); do
 done
 
 step "publish (read-only role)"
-OSMTRACK_DATABASE_URL="$RO_URL" run publish --out "$DEMO/site"
-OSMTRACK_DATABASE_URL="$RO_URL" run publish --out "$DEMO/site"   # a second, incremental run
-echo "demo: labels $(count "SELECT string_agg(label || ' ' || n, ', ' ORDER BY label) FROM (SELECT label, count(*) n FROM changeset_labels GROUP BY label) l")" >&2
-echo "demo: reasons $(count "SELECT string_agg(r || ' ' || n, ', ' ORDER BY r) FROM (SELECT unnest(reasons) r, count(*) n FROM analyses GROUP BY 1) x")" >&2
+P0=$(date +%s)
+OSMTRACK_DATABASE_URL="$RO_URL" run publish --out "$DEMO/site" | tee "$DEMO/publish-1.txt"
+P1=$(date +%s)
+OSMTRACK_DATABASE_URL="$RO_URL" run publish --out "$DEMO/site" | tee "$DEMO/publish-2.txt"   # a second, incremental run
+P2=$(date +%s)
+kill "$PROGRESS_PID" 2>/dev/null || true
+PROGRESS_PID=""
+# The summary counts what the site shows: the changesets filter kept (as etl/site selects them),
+# not those it dropped.
+SHOWN="changesets c LEFT JOIN analyses a ON a.changeset_id = c.id
+  WHERE c.state IN ('filtered', 'analysed', 'done', 'failed') OR (c.state = 'new' AND a.changeset_id IS NOT NULL)"
+echo "demo: the site shows $(count "SELECT count(*) FROM $SHOWN") changesets ($(count "SELECT count(*) FROM changesets WHERE state = 'dropped'") dropped by the filter: outside the region or no label)" >&2
+echo "demo: labels $(count "SELECT string_agg(label || ' ' || n, ', ' ORDER BY label) FROM (SELECT l.label, count(*) n FROM changeset_labels l WHERE l.changeset_id IN (SELECT c.id FROM $SHOWN) GROUP BY l.label) l")" >&2
+echo "demo: reasons $(count "SELECT string_agg(r || ' ' || n, ', ' ORDER BY r) FROM (SELECT unnest(a.reasons) r, count(*) n FROM $SHOWN GROUP BY 1) x")" >&2
+echo "demo: publish took $((P1 - P0)) s, the second (incremental) run $((P2 - P1)) s: $(sed -n 's/.*: \([0-9]* files written ([^)]*)\).*/\1/p' "$DEMO/publish-2.txt" | tail -1)" >&2
 
 # Every reason code the analysis can emit (the list in etl/analysis/sim_day_test.go, whose test
 # proves the simulated day has them all) and every label configured above should show up as a
@@ -263,12 +324,29 @@ else
 fi
 step "done: the site is $DEMO/site/current"
 
+# Three things to look at first: the review queue, the changeset with the most reasons, the status page.
+FLAGGED=$(count "SELECT a.changeset_id FROM analyses a JOIN changesets c ON c.id = a.changeset_id
+  WHERE c.state = 'done' AND cardinality(a.reasons) > 0 ORDER BY cardinality(a.reasons) DESC, a.changeset_id LIMIT 1")
+QUEUE=review.html
+[ -f "$SITE_NOW/$QUEUE" ] || QUEUE=index.html
+look_at() {
+  local base=$1
+  echo "  1. the review queue:      $base/$QUEUE"
+  if [ -n "$FLAGGED" ]; then
+    echo "  2. a flagged changeset:   $base/changesets/$FLAGGED.html ($(count "SELECT array_to_string(reasons, ', ') FROM analyses WHERE changeset_id = $FLAGGED"))"
+  fi
+  echo "  3. the status page:       $base/status.html"
+}
 if [ "$SERVE" = 0 ]; then
+  echo "osmtrack demo: the site is in $ROOT/$SITE_NOW (not served: --no-serve). Look first at:"
+  look_at "$ROOT/$SITE_NOW"
   exit 0
 fi
 "$OSM" serve-site --dir "$DEMO/site" --addr "$SITE_ADDR" &
 SITE_PID=$!
-sleep 0.5
+for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://$SITE_ADDR/" 2>/dev/null && break; sleep 0.1; done
 echo
-echo "osmtrack demo: http://$SITE_ADDR/   (Ctrl-C stops it)"
+echo "osmtrack demo: the site is at http://$SITE_ADDR/ (files in $SITE_NOW). Look first at:"
+look_at "http://$SITE_ADDR"
+echo "Ctrl-C stops the site and the simulator (the demo took $(( $(date +%s) - T0 )) s); the services keep running: scripts/services.sh stop stops them."
 wait "$SITE_PID"

@@ -34,6 +34,10 @@ for w in "${want[@]}"; do
   chromium)
     command -v chromium >/dev/null || { echo "install: chromium (Debian package)" >&2; apt_install chromium fonts-dejavu-core; } ;;
   node)
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+      echo "install: Node.js and npm (Debian packages)" >&2
+      apt_install nodejs npm
+    fi
     if [ -f "$ROOT/site/package.json" ] && [ ! -d "$ROOT/site/node_modules" ]; then
       echo "install: site assets (npm ci)" >&2
       (cd "$ROOT/site" && npm ci --no-audit --no-fund --silent)
