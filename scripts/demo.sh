@@ -293,7 +293,7 @@ SHOWN="changesets c LEFT JOIN analyses a ON a.changeset_id = c.id
 echo "demo: the site shows $(count "SELECT count(*) FROM $SHOWN") changesets ($(count "SELECT count(*) FROM changesets WHERE state = 'dropped'") dropped by the filter: outside the region or no label)" >&2
 echo "demo: labels $(count "SELECT string_agg(label || ' ' || n, ', ' ORDER BY label) FROM (SELECT l.label, count(*) n FROM changeset_labels l WHERE l.changeset_id IN (SELECT c.id FROM $SHOWN) GROUP BY l.label) l")" >&2
 echo "demo: reasons $(count "SELECT string_agg(r || ' ' || n, ', ' ORDER BY r) FROM (SELECT unnest(a.reasons) r, count(*) n FROM $SHOWN GROUP BY 1) x")" >&2
-echo "demo: publish took $((P1 - P0)) s, the second (incremental) run $((P2 - P1)) s: $(sed -n 's/.*: \([0-9]* files written ([^)]*)\).*/\1/p' "$DEMO/publish-2.txt" | tail -1)" >&2
+echo "demo: publish took $((P1 - P0)) s, the second (incremental) run $((P2 - P1)) s: $(sed -n 's/.*, \([0-9]* files written ([^)]*)\).*/\1/p' "$DEMO/publish-2.txt" | tail -1)" >&2
 
 # Every reason code the analysis can emit (the list in etl/analysis/sim_day_test.go, whose test
 # proves the simulated day has them all) and every label configured above should show up as a
@@ -305,7 +305,7 @@ REASONS="possible_import mass_modification mass_deletion no_editor suspect_word 
   new_mapper multiple_blocks large_building dragged_node very_long_name major_road_deleted place_changed"
 LABELS=$(sed -n 's/^    - label: *//p' "$CFG")
 SITE_NOW="$DEMO/site/current/"
-badges() { grep -rhoE "class=\"badge $1\"[^>]*>[^<]+<" "$SITE_NOW" --include='*.html' | sed -E 's/.*>([^<]+)<$/\1/' | sort -u || true; }
+badges() { grep -rhoE "class=\"badge $1\"[^>]*>(<bdi>)?[^<]+<" "$SITE_NOW" --include='*.html' | sed -E 's/.*>([^<]+)<$/\1/' | sort -u || true; }
 shown=$(badges reason)
 missing=""
 for r in $REASONS; do grep -qxF -- "$r" <<<"$shown" || missing="$missing $r"; done
