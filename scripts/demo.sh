@@ -306,7 +306,8 @@ REASONS="possible_import mass_modification mass_deletion no_editor suspect_word 
 LABELS=$(sed -n 's/^    - label: *//p' "$CFG")
 SITE_NOW="$DEMO/site/current/"
 badges() { grep -rhoE "class=\"badge $1\"[^>]*>(<bdi>)?[^<]+<" "$SITE_NOW" --include='*.html' | sed -E 's/.*>([^<]+)<$/\1/' | sort -u || true; }
-shown=$(badges reason)
+# reason badges show a readable name and carry the code in their title
+shown=$(grep -rhoE 'class="badge reason" title="reason code [^"]+"' "$SITE_NOW" --include='*.html' | sed -E 's/.*reason code ([^"]+)"$/\1/' | sort -u || true)
 missing=""
 for r in $REASONS; do grep -qxF -- "$r" <<<"$shown" || missing="$missing $r"; done
 if [ -n "$missing" ]; then
