@@ -62,7 +62,7 @@ func runStatus(ctx context.Context, args []string) error {
 	}
 	opts := ops.StatusOptions{
 		InfluxURL:         cfg.Metrics.URL,
-		InfluxToken:       cfg.Metrics.Token,
+		InfluxToken:       cfg.Metrics.Reader(),
 		InfluxBucket:      cfg.Metrics.Bucket,
 		MaxLag:            cfg.Status.MaxLag.D(),
 		LivePointers:      []string{cfg.Fetch.Pointer, cfg.Changeset.Pointer},

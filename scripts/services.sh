@@ -138,7 +138,7 @@ SQL
 }
 
 start_influx() {
-  if influx_running; then return; fi
+  if influx_running; then influx_users; return; fi
   "$ROOT/scripts/install.sh" influxd
   INFLUX_PORT=$(free_port InfluxDB "$INFLUX_PORT" OSMTRACK_SERVICES_INFLUX_PORT "$PGPORT")
   INFLUX_RPC_PORT=$(free_port "InfluxDB's backup RPC" "$INFLUX_RPC_PORT" OSMTRACK_SERVICES_INFLUX_RPC_PORT "$PGPORT" "$INFLUX_PORT")
@@ -173,13 +173,20 @@ CONF
     tail -20 "$INFLUX_DIR/influxd.log" >&2
     echo "services: OSMTRACK_SERVICES_INFLUX_PORT and OSMTRACK_SERVICES_INFLUX_RPC_PORT choose other ports" >&2
     exit 1; }
+  influx_users
+}
+
+# influx_users: the users exactly as the influxdb:1.8 image's init creates them (and the
+# deployment has them): the writer may only WRITE, the reader only READ. Idempotent; a
+# running server from an older checkout gets its grants corrected.
+influx_users() {
   # The first admin user may be created without credentials; afterwards everything authenticates.
   iq() { curl -fsS -XPOST "http://$INFLUX_HTTP/query" -u "$IX_ADMIN:$IX_ADMIN_PASS" --data-urlencode "q=$1" >/dev/null; }
   curl -fsS -XPOST "http://$INFLUX_HTTP/query" --data-urlencode "q=CREATE USER $IX_ADMIN WITH PASSWORD '$IX_ADMIN_PASS' WITH ALL PRIVILEGES" >/dev/null 2>&1 || true
   iq "CREATE DATABASE osmtrack"
   iq "CREATE USER $IX_WRITER WITH PASSWORD '$IX_WRITER_PASS'"
   iq "CREATE USER $IX_READER WITH PASSWORD '$IX_READER_PASS'"
-  iq "GRANT ALL ON osmtrack TO $IX_WRITER"
+  iq "GRANT WRITE ON osmtrack TO $IX_WRITER"
   iq "GRANT READ ON osmtrack TO $IX_READER"
 }
 
@@ -200,6 +207,7 @@ export OSMTRACK_DATABASE_URL='postgres://$PG_RW:$PG_RW_PASS@127.0.0.1:$PGPORT/os
 export OSMTRACK_READONLY_DATABASE_URL='postgres://$PG_RO:$PG_RO_PASS@127.0.0.1:$PGPORT/osmtrack?sslmode=disable'
 export OSMTRACK_INFLUX_URL='http://$INFLUX_HTTP'
 export OSMTRACK_INFLUX_TOKEN='$IX_WRITER:$IX_WRITER_PASS'
+export OSMTRACK_INFLUX_READ_TOKEN='$IX_READER:$IX_READER_PASS'
 export OSMTRACK_INFLUX_BUCKET='osmtrack/autogen'
 export OSMTRACK_INFLUX_ORG=''
 export OSMTRACK_TEST_PG_URL='postgres://$PG_RW:$PG_RW_PASS@127.0.0.1:$PGPORT/osmtrack?sslmode=disable'

@@ -16,12 +16,15 @@ import (
 
 // Environment variables read by Load. docs/config.md lists them.
 const (
-	EnvConfig       = "OSMTRACK_CONFIG"        // path of the YAML file when --config is not given
-	EnvDatabaseURL  = "OSMTRACK_DATABASE_URL"  // PostgreSQL URL (read/write role for ETL steps, read-only for publish)
-	EnvInfluxURL    = "OSMTRACK_INFLUX_URL"    // InfluxDB base URL; metrics are off when empty
-	EnvInfluxToken  = "OSMTRACK_INFLUX_TOKEN"  // InfluxDB 2 token, or "user:password" for InfluxDB 1.8
-	EnvInfluxBucket = "OSMTRACK_INFLUX_BUCKET" // bucket, "database/retention-policy" for InfluxDB 1.8
-	EnvInfluxOrg    = "OSMTRACK_INFLUX_ORG"    // organisation (empty for InfluxDB 1.8)
+	EnvConfig      = "OSMTRACK_CONFIG"       // path of the YAML file when --config is not given
+	EnvDatabaseURL = "OSMTRACK_DATABASE_URL" // PostgreSQL URL (read/write role for ETL steps, read-only for publish)
+	EnvInfluxURL   = "OSMTRACK_INFLUX_URL"   // InfluxDB base URL; metrics are off when empty
+	EnvInfluxToken = "OSMTRACK_INFLUX_TOKEN" // InfluxDB 2 token, or "user:password" for InfluxDB 1.8
+	// EnvInfluxReadToken is the credential for reading metrics (status, publish's run list); the
+	// write token when unset. With InfluxDB 1.8 the reader has READ only, the writer WRITE only.
+	EnvInfluxReadToken = "OSMTRACK_INFLUX_READ_TOKEN"
+	EnvInfluxBucket    = "OSMTRACK_INFLUX_BUCKET" // bucket, "database/retention-policy" for InfluxDB 1.8
+	EnvInfluxOrg       = "OSMTRACK_INFLUX_ORG"    // organisation (empty for InfluxDB 1.8)
 )
 
 // Config is the whole configuration. Every yaml key below (and in the section types) is
@@ -55,15 +58,25 @@ type Database struct {
 
 // Metrics configures InfluxDB. Endpoint and secrets come from the environment.
 type Metrics struct {
-	URL     string   `yaml:"-"`
-	Token   string   `yaml:"-"`
-	Bucket  string   `yaml:"-"`
-	Org     string   `yaml:"-"`
-	Timeout Duration `yaml:"timeout"`
+	URL   string `yaml:"-"`
+	Token string `yaml:"-"`
+	// ReadToken reads metrics back (OSMTRACK_INFLUX_READ_TOKEN); Token when empty.
+	ReadToken string   `yaml:"-"`
+	Bucket    string   `yaml:"-"`
+	Org       string   `yaml:"-"`
+	Timeout   Duration `yaml:"timeout"`
 }
 
 // Enabled reports whether metrics go anywhere.
 func (m Metrics) Enabled() bool { return m.URL != "" }
+
+// Reader is the credential for queries: ReadToken, or Token when no read token is set.
+func (m Metrics) Reader() string {
+	if m.ReadToken != "" {
+		return m.ReadToken
+	}
+	return m.Token
+}
 
 // Log configures logging.
 type Log struct {
@@ -240,6 +253,7 @@ func (c *Config) applyEnv() {
 	}
 	c.Metrics.URL = os.Getenv(EnvInfluxURL)
 	c.Metrics.Token = os.Getenv(EnvInfluxToken)
+	c.Metrics.ReadToken = os.Getenv(EnvInfluxReadToken)
 	if v := os.Getenv(EnvInfluxBucket); v != "" {
 		c.Metrics.Bucket = v
 	}

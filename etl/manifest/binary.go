@@ -137,7 +137,7 @@ func SplitArgs(args []string) (words, flags []string) {
 // configEnv are the environment variables the configuration reads (not flags).
 var configEnv = map[string]bool{
 	config.EnvConfig: true, config.EnvDatabaseURL: true, config.EnvInfluxURL: true,
-	config.EnvInfluxToken: true, config.EnvInfluxBucket: true, config.EnvInfluxOrg: true,
+	config.EnvInfluxToken: true, config.EnvInfluxReadToken: true, config.EnvInfluxBucket: true, config.EnvInfluxOrg: true,
 }
 
 // EnvFlagName turns OSMTRACK_FROM_SEQ into from-seq.

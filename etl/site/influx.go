@@ -45,8 +45,8 @@ func InfluxRuns(ctx context.Context, m config.Metrics, perJob int, client *http.
 	if err != nil {
 		return nil, fmt.Errorf("influxdb: %w", err)
 	}
-	if m.Token != "" {
-		req.Header.Set("Authorization", "Token "+m.Token)
+	if tok := m.Reader(); tok != "" {
+		req.Header.Set("Authorization", "Token "+tok)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
