@@ -15,6 +15,38 @@ type Publish struct {
 	LeafletDir string `yaml:"leaflet_dir"`
 	// Overlap is how far before the previous run's snapshot an incremental run looks for changes.
 	Overlap Duration `yaml:"overlap"`
+	// Severity ranks reason codes in the review queue (higher first); codes not listed get
+	// DefaultSeverity (the keys merge with the built-in table, see docs/site.md).
+	Severity map[string]int `yaml:"severity"`
+	// ReviewLabels are labels that put a changeset in the review queue even without a reason.
+	ReviewLabels []string `yaml:"review_labels"`
+}
+
+// DefaultSeverity is the severity of a reason code that publish.severity does not list.
+const DefaultSeverity = 30
+
+// BuiltinSeverity is the default severity of the analysis's reason codes.
+var BuiltinSeverity = map[string]int{
+	"mass_deletion": 90, "major_road_deleted": 80, "place_changed": 70, "dragged_node": 70,
+	"possible_import": 60, "multiple_blocks": 60, "mass_modification": 50, "review_requested": 50,
+	"large_building": 40, "suspect_word": 40, "new_mapper": 20, "very_long_name": 20, "no_editor": 10,
+}
+
+// SeverityOf is the severity of a reason code: publish.severity, else the built-in table,
+// else DefaultSeverity ("warning:*" codes of iD count as "warning" when listed).
+func (p Publish) SeverityOf(code string) int {
+	if v, ok := p.Severity[code]; ok {
+		return v
+	}
+	if len(code) > 8 && code[:8] == "warning:" {
+		if v, ok := p.Severity["warning"]; ok {
+			return v
+		}
+	}
+	if v, ok := BuiltinSeverity[code]; ok {
+		return v
+	}
+	return DefaultSeverity
 }
 
 func init() {
@@ -47,6 +79,11 @@ func init() {
 		}
 		if c.Publish.MapZoom < 0 || c.Publish.MapZoom > 19 {
 			errs = append(errs, FieldError{"publish.map_zoom", "must be between 0 and 19"})
+		}
+		for k, v := range c.Publish.Severity {
+			if v < 0 || v > 100 {
+				errs = append(errs, FieldError{"publish.severity." + k, "must be between 0 and 100"})
+			}
 		}
 		if c.Publish.PageSize < 1 {
 			errs = append(errs, FieldError{"publish.page_size", "must be at least 1"})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,6 +52,11 @@ type Entry struct {
 	Hash uint64
 	// Sum fingerprints the database row the entry was rendered from (row.Sum).
 	Sum uint64
+	// For the review queue: the regions its labels matched in, a bot's changeset (the tag bot=yes or
+	// a user name ending in "bot", any case), still open.
+	Regions []string
+	Bot     bool
+	Open    bool
 }
 
 // CountsView is the counts as the pages print them.
@@ -103,6 +109,8 @@ func (e *Entry) ReasonCodes() []string {
 	return out
 }
 
+var botName = regexp.MustCompile(`(?i)bot$`)
+
 // newEntry builds the entry of a changeset from its row and (possibly nil) document.
 func newEntry(r *row, doc *docView) *Entry {
 	e := &Entry{ID: r.ID, User: r.User, UID: r.UID, Time: r.Time, Day: r.Time.Format("2006-01-02"),
@@ -114,9 +122,22 @@ func newEntry(r *row, doc *docView) *Entry {
 			}
 		}
 	}
+	seenRegion := map[string]bool{}
 	for _, l := range r.Labels {
 		e.Labels = append(e.Labels, l.Label)
+		var le labelEvidence
+		if json.Unmarshal(l.Evidence, &le) == nil {
+			for _, ev := range le.Evidence {
+				if ev.Region != "" && !seenRegion[ev.Region] && len(e.Regions) < 20 {
+					seenRegion[ev.Region] = true
+					e.Regions = append(e.Regions, truncate(ev.Region, 100))
+				}
+			}
+		}
 	}
+	sort.Strings(e.Regions)
+	e.Open = r.Open != nil && *r.Open
+	e.Bot = strings.EqualFold(r.Tags["bot"], "yes") || botName.MatchString(r.User)
 	e.Totals = [3]int{r.NumCreate, r.NumModify, r.NumDelete}
 	if doc != nil {
 		if doc.Changeset.Comment != "" && e.Comment == "" {

@@ -35,6 +35,8 @@ type page struct {
 	Feeds []feedLink
 	Map   bool
 	Body  any
+	// Script is a page's own script (a path under the site root), after site.js.
+	Script string
 }
 
 type feedLink struct {
@@ -54,7 +56,7 @@ type templates struct {
 	hash  uint64
 }
 
-var pageKinds = []string{"list", "changeset", "stats", "status", "map", "labels", "feeds"}
+var pageKinds = []string{"list", "changeset", "stats", "status", "map", "labels", "feeds", "review"}
 
 func loadTemplates() (*templates, error) {
 	base := template.New("base").Funcs(funcs)
@@ -121,6 +123,7 @@ func (t *templates) renderEntry(e *Entry) (template.HTML, error) {
 var funcs = template.FuncMap{
 	"trunc":      func(n int, s string) string { return truncate(s, n) },
 	"reasonName": reasonName,
+	"reviewHref": reviewHref,
 	"fmtTime":    func(t any) string { return fmtTime(t) },
 	"iso":        func(t any) string { return isoTime(t) },
 	"km":         km,
@@ -465,7 +468,10 @@ type listView struct {
 	Days    []dayLink
 }
 
-type linkView struct{ Text, Href string }
+type linkView struct {
+	Text, Href string
+	Local      bool // a page of this site (no rel=nofollow)
+}
 
 type pager struct {
 	N, Of      int

@@ -173,6 +173,10 @@ func Publish(ctx context.Context, db DB, cfg *config.Config, opts Options) (*Res
 func (p *publisher) configFingerprint() uint64 {
 	f := newFingerprint("config").u64(p.tpl.hash).str(p.pc.Title).str(p.pc.BaseURL).str(p.pc.TileURL).str(p.pc.TileAttribution)
 	f.u64(uint64(p.pc.PageSize)).u64(uint64(p.pc.Days)).str(fmt.Sprint(p.pc.MapCenter, p.pc.MapZoom))
+	for _, k := range sortedKeys(p.pc.Severity) {
+		f.str(k).u64(uint64(p.pc.Severity[k]))
+	}
+	f.str(strings.Join(p.pc.ReviewLabels, "\x00"))
 	return f.sum()
 }
 
@@ -572,6 +576,9 @@ type labelInfo struct {
 
 func (p *publisher) renderLists(ctx context.Context) error {
 	all := p.sortedEntries()
+	if err := p.renderReview(all); err != nil {
+		return err
+	}
 	// By day.
 	byDay := map[string][]*Entry{}
 	var days []string
@@ -588,7 +595,8 @@ func (p *publisher) renderLists(ctx context.Context) error {
 	siteFeeds := []feedLink{atomLink("All changesets (Atom)", "atom.xml"), {Title: "JSON Feed", Href: "feed.json", Type: "application/feed+json"}}
 	for _, d := range days {
 		d := d
-		if err := p.listPages("day", byDay[d], func(n int) string { return dayPage(d, n) }, "Changesets of "+d, siteFeeds, "", nil); err != nil {
+		if err := p.listPages("day", byDay[d], func(n int) string { return dayPage(d, n) }, "Changesets of "+d, siteFeeds, "",
+			[]linkView{{Text: "Review queue of this day", Href: reviewHref("day", d), Local: true}}); err != nil {
 			return err
 		}
 	}
@@ -597,7 +605,7 @@ func (p *publisher) renderLists(ctx context.Context) error {
 	if len(latest) > p.pc.PageSize {
 		latest = latest[:p.pc.PageSize]
 	}
-	iv := &listView{Heading: "Latest changesets", Days: dayLinks,
+	iv := &listView{Heading: "Latest changesets", Days: dayLinks, Links: []linkView{{Text: "Review queue: the changesets with a reason to look, most severe first", Href: "review.html", Local: true}},
 		Intro: fmt.Sprintf("%d changesets in the last %d days; updated %s.", len(all), p.pc.Days, fmtTime(p.site.Generated))}
 	for _, e := range latest {
 		iv.Entries = append(iv.Entries, e.HTML)
@@ -623,7 +631,8 @@ func (p *publisher) renderLists(ctx context.Context) error {
 		labels = append(labels, labelInfo{Name: l, Href: labelFile(l), Feed: feed, N: len(byLabel[l])})
 		l := l
 		fl := []feedLink{atomLink("Label "+isolate(truncate(l, 60))+" (Atom)", feed)}
-		if err := p.listPages("label", byLabel[l], func(n int) string { return labelPage(l, n) }, "Label: "+isolate(truncate(l, 200)), fl, "", nil); err != nil {
+		if err := p.listPages("label", byLabel[l], func(n int) string { return labelPage(l, n) }, "Label: "+isolate(truncate(l, 200)), fl, "",
+			[]linkView{{Text: "Review queue filtered by this label", Href: reviewHref("label", l), Local: true}}); err != nil {
 			return err
 		}
 		if err := p.feed(feed, p.pc.Title+": label "+truncate(l, 100), byLabel[l]); err != nil {
@@ -662,7 +671,7 @@ func (p *publisher) renderLists(ctx context.Context) error {
 		u, uid := es[0].User, es[0].UID
 		feed := "users/" + k + ".atom"
 		fl := []feedLink{atomLink("User "+isolate(truncate(orUnknown(u), 60))+" (Atom)", feed)}
-		links := []linkView{{Text: "Profile on openstreetmap.org", Href: "https://www.openstreetmap.org/user/" + pathEscape(u)},
+		links := []linkView{{Text: "Review queue filtered by this user", Href: reviewHref("user", u), Local: true}, {Text: "Profile on openstreetmap.org", Href: "https://www.openstreetmap.org/user/" + pathEscape(u)},
 			{Text: "OSMCha", Href: "https://osmcha.org/?filters=" + url.QueryEscape(`{"users":[{"label":"`+jsonEscape(u)+`","value":"`+jsonEscape(u)+`"}]}`)}}
 		if err := p.listPages("user", es, func(n int) string { return userPage(u, uid, n) }, "User: "+isolate(truncate(orUnknown(u), 200)), fl,
 			fmt.Sprintf("%d changesets in the last %d days.", len(es), p.pc.Days), links); err != nil {

@@ -1,0 +1,208 @@
+package site
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/osmtrack/osmtrack/etl/config"
+)
+
+// The review queue: review.html lists the changesets with at least one reason (or a label of
+// publish.review_labels), most severe first. Without JavaScript it is a paged list
+// (review.html, review-p2.html, …). With it, assets/review.js loads review/index.json and the
+// per-day shards review/DAY.json and filters them in the browser; the filter state lives in
+// the URL's query string.
+
+// reviewItem is one changeset of the queue in a shard; short keys keep shards small.
+type reviewItem struct {
+	ID       int64    `json:"i"`
+	Time     int64    `json:"t"` // unix seconds
+	User     string   `json:"u"`
+	UID      int64    `json:"uid,omitempty"`
+	Editor   string   `json:"e,omitempty"`
+	Comment  string   `json:"c,omitempty"`
+	Reasons  []string `json:"r,omitempty"`
+	Labels   []string `json:"l,omitempty"`
+	Regions  []string `json:"g,omitempty"`
+	Changes  int      `json:"n"`
+	Severity int      `json:"s"`
+	Bot      bool     `json:"b,omitempty"`
+	Open     bool     `json:"o,omitempty"`
+}
+
+// reviewIndex is review/index.json: the days with their shard and count, and the values the
+// filters offer.
+type reviewIndex struct {
+	Days    []reviewDay       `json:"days"`
+	Total   int               `json:"total"`
+	Reasons map[string]string `json:"reasons"` // code -> readable name
+	Labels  []string          `json:"labels"`
+	Regions []string          `json:"regions"`
+}
+
+type reviewDay struct {
+	Day  string `json:"day"`
+	File string `json:"file"`
+	N    int    `json:"n"`
+}
+
+// severity of an entry in the queue, and whether it is in the queue at all.
+func severity(pc *config.Publish, e *Entry) (int, bool) {
+	s, in := -1, false
+	for _, c := range e.ReasonCodes() {
+		in = true
+		if v := pc.SeverityOf(c); v > s {
+			s = v
+		}
+	}
+	for _, l := range e.Labels {
+		for _, rl := range pc.ReviewLabels {
+			if l == rl {
+				in = true
+				if config.DefaultSeverity > s {
+					s = config.DefaultSeverity
+				}
+			}
+		}
+	}
+	return s, in
+}
+
+type queued struct {
+	e *Entry
+	s int
+}
+
+// reviewQueue is the queue, most severe first, then newest first.
+func reviewQueue(pc *config.Publish, all []*Entry) []queued {
+	var q []queued
+	for _, e := range all {
+		if s, ok := severity(pc, e); ok {
+			q = append(q, queued{e, s})
+		}
+	}
+	sort.SliceStable(q, func(i, j int) bool {
+		if q[i].s != q[j].s {
+			return q[i].s > q[j].s
+		}
+		if !q[i].e.Time.Equal(q[j].e.Time) {
+			return q[i].e.Time.After(q[j].e.Time)
+		}
+		return q[i].e.ID > q[j].e.ID
+	})
+	return q
+}
+
+func reviewShard(day string) string { return "review/" + day + ".json" }
+
+// reviewView is the body of review.html.
+type reviewView struct {
+	listView
+	Total int
+}
+
+// renderReview writes review.html (and its pages), review/index.json and the day shards.
+func (p *publisher) renderReview(all []*Entry) error {
+	q := reviewQueue(&p.pc, all)
+	byDay := map[string][]reviewItem{}
+	idx := reviewIndex{Reasons: map[string]string{}, Days: []reviewDay{}, Labels: []string{}, Regions: []string{}, Total: len(q)}
+	labels, regions := map[string]bool{}, map[string]bool{}
+	for _, x := range q {
+		e := x.e
+		it := reviewItem{ID: e.ID, Time: e.Time.Unix(), User: truncate(e.User, 100), UID: e.UID, Editor: truncate(e.Editor, 100),
+			Comment: truncate(e.Comment, 300), Reasons: e.ReasonCodes(), Labels: e.Labels, Regions: e.Regions,
+			Changes: e.Elements(), Severity: x.s, Bot: e.Bot, Open: e.Open}
+		for _, c := range it.Reasons {
+			idx.Reasons[c] = reasonName(c)
+		}
+		for _, l := range it.Labels {
+			labels[l] = true
+		}
+		for _, g := range it.Regions {
+			regions[g] = true
+		}
+		byDay[e.Day] = append(byDay[e.Day], it)
+	}
+	idx.Labels, idx.Regions = sortedKeys(labels), sortedKeys(regions)
+	days := sortedKeys(byDay)
+	sort.Sort(sort.Reverse(sort.StringSlice(days)))
+	for _, d := range days {
+		b, err := json.Marshal(byDay[d])
+		if err != nil {
+			return fmt.Errorf("publish: review shard %s: %w", d, err)
+		}
+		if err := p.b.write(reviewShard(d), b); err != nil {
+			return err
+		}
+		idx.Days = append(idx.Days, reviewDay{Day: d, File: reviewShard(d), N: len(byDay[d])})
+	}
+	b, err := json.Marshal(idx)
+	if err != nil {
+		return fmt.Errorf("publish: review index: %w", err)
+	}
+	if err := p.b.write("review/index.json", b); err != nil {
+		return err
+	}
+
+	// The paged list, for readers without JavaScript (and search engines).
+	entries := make([]*Entry, len(q))
+	for i, x := range q {
+		entries[i] = x.e
+	}
+	size := p.pc.PageSize
+	pages := (len(entries) + size - 1) / size
+	if pages == 0 {
+		pages = 1
+	}
+	name := func(n int) string {
+		if n == 1 {
+			return "review.html"
+		}
+		return fmt.Sprintf("review-p%d.html", n)
+	}
+	feeds := []feedLink{atomLink("All changesets", "atom.xml")}
+	for n := 1; n <= pages; n++ {
+		lo, hi := (n-1)*size, n*size
+		if hi > len(entries) {
+			hi = len(entries)
+		}
+		chunk := entries[lo:hi]
+		rel := name(n)
+		fp := newFingerprint("review").str(rel).u64(uint64(pages)).u64(uint64(len(q)))
+		for i, e := range chunk {
+			fp.u64(e.Hash).u64(uint64(q[lo+i].s))
+		}
+		pg := pager{N: n, Of: pages}
+		if n > 1 {
+			pg.Prev = name(n - 1)
+		}
+		if n < pages {
+			pg.Next = name(n + 1)
+		}
+		err := p.b.lazy(rel, fp.sum(), func(w io.Writer) error {
+			v := &reviewView{Total: len(q), listView: listView{Heading: "Review queue", Pager: pg,
+				Intro: fmt.Sprintf("%d changesets with a reason to look, most severe first.", len(q))}}
+			for _, e := range chunk {
+				v.Entries = append(v.Entries, e.HTML)
+			}
+			t := "Review queue"
+			if n > 1 {
+				t += fmt.Sprintf(" (page %d)", n)
+			}
+			return p.tpl.render(w, "review", &page{Site: p.site, Root: rootFrom(rel), Title: t, Feeds: feeds, Body: v, Script: "assets/review.js"})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reviewHref is the queue with a filter preset ("label", "roads").
+func reviewHref(key, value string) string {
+	return "review.html?" + key + "=" + strings.ReplaceAll(url.QueryEscape(value), "+", "%20")
+}
