@@ -16,7 +16,7 @@ func init() {
 	register(&command{name: "seed", summary: "load the regions' current state from an OSM extract into the element store", run: runSeed})
 }
 
-const seedUsage = `osmtrack seed --extract FILE|URL [--config FILE] [--set-pointer] [--tmp-dir DIR]
+const seedUsage = `osmtrack seed --extract FILE|URL [--config FILE] [--set-pointer] [--buffer-m M] [--tmp-dir DIR]
 
 Loads the configured regions from an OSM extract (.osm.pbf, .osm, .osm.gz, .osm.bz2; a file or an
 http(s) URL, streamed) into the element store: nodes inside a region (with its buffer_m), every
@@ -31,6 +31,7 @@ func runSeed(ctx context.Context, args []string) error {
 	configPath := f.String("config", "", "configuration file")
 	extract := f.String("extract", "", "the extract: a file or an http(s) URL (.osm.pbf, .osm, .osm.gz, .osm.bz2)")
 	setPointer := f.Bool("set-pointer", false, "create the minute and changeset pointers at the extract's replication timestamp")
+	bufferM := f.Float64("buffer-m", 0, "metres added to every region's buffer_m for the seed only: before-states of edits that cross a region's edge are then local too")
 	tmpDir := f.String("tmp-dir", "", "where a downloaded extract is spooled for its second pass (default: the system's temporary directory)")
 	if err := f.parse(args); err != nil {
 		return err
@@ -47,6 +48,13 @@ func runSeed(ctx context.Context, args []string) error {
 	cfg, _, err := loadConfig(*configPath)
 	if err != nil {
 		return err
+	}
+	if *bufferM < 0 || *bufferM > 1e6 {
+		return usagef("seed: --buffer-m %g: want 0 to 1000000 metres", *bufferM)
+	}
+	for name, r := range cfg.Regions {
+		r.BufferM += *bufferM
+		cfg.Regions[name] = r
 	}
 	regions, err := region.LoadSet(cfg.Regions)
 	if err != nil {

@@ -244,6 +244,12 @@ func (f *Filter) batch(ctx context.Context, o Options, env *regionEnvelopes, aft
 	if err := loadElements(ctx, tx, ids, byID); err != nil {
 		return 0, 0, err
 	}
+	if err := locateMembers(ctx, tx, byID); err != nil {
+		return 0, 0, err
+	}
+	if err := locateNodeWays(ctx, tx, byID, f.Rules.Regions()); err != nil {
+		return 0, 0, err
+	}
 
 	var (
 		labelCS             []int64

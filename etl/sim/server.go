@@ -58,6 +58,8 @@ type Server struct {
 	cached  int // element versions in the cached diffs
 	csFiles map[int]map[int64]*changeset
 	csOrder []int
+
+	requests requestCounters
 }
 
 const maxCachedVersions = 150_000
@@ -183,6 +185,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveReplication(w, r, strings.TrimPrefix(p, "/replication/changesets/"), true)
 	case strings.HasPrefix(p, "/api/0.6/"):
 		s.serveAPI(w, r, strings.TrimPrefix(p, "/api/0.6/"))
+	case p == "/sim/requests":
+		s.serveRequests(w)
 	case p == "/api/versions":
 		writeXML(w, []byte("<osm generator=\""+oscGenerator+"\">\n  <api>\n    <version>0.6</version>\n  </api>\n</osm>\n"))
 	default:
@@ -515,6 +519,7 @@ var errNotFound = errors.New("not found")
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rest string) {
 	parts := strings.Split(strings.TrimSuffix(rest, "/"), "/")
+	s.requests.count(parts)
 	switch parts[0] {
 	case "changeset":
 		s.apiChangeset(w, r, parts)

@@ -1,0 +1,233 @@
+package filter
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb"
+
+	"github.com/osmtrack/osmtrack/etl/elements"
+	"github.com/osmtrack/osmtrack/etl/region"
+	"github.com/osmtrack/osmtrack/etl/rules"
+)
+
+// maxMemberNodes bounds the member lookups of one batch; the rest stay unlocated.
+const maxMemberNodes = 200_000
+
+// locateMembers gives relations and deleted ways, which have no location of their own, the
+// locations of what they are made of, from the element store (fed by the diffs and by
+// `osmtrack seed`): a relation's member nodes and the nodes of its member ways (newest stored
+// versions), a deleted way's nodes and a deleted relation's members as its previous version
+// had them. Member relations are not followed.
+func locateMembers(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Changeset) error {
+	type need struct {
+		cs  int64
+		ref string
+		key elements.VKey
+	}
+	var rels, deleted []need
+	for id, cs := range byID {
+		for _, e := range cs.Elements {
+			switch {
+			case e.Type == "relation":
+				rels = append(rels, need{id, e.Type, elements.VKey{Type: elements.Relation, ID: e.ID, Version: e.Version}})
+			case e.Type == "way" && e.Action == "delete":
+				deleted = append(deleted, need{id, e.Type, elements.VKey{Type: elements.Way, ID: e.ID, Version: e.Version}})
+			}
+		}
+	}
+	if len(rels) == 0 && len(deleted) == 0 {
+		return nil
+	}
+	store := elements.PG{DB: tx}
+	// The members (or nodes) each needs: from the version itself, or the previous one for deletes.
+	var keys []elements.VKey
+	for _, n := range rels {
+		keys = append(keys, n.key)
+	}
+	cur, err := store.Versions(ctx, keys)
+	if err != nil {
+		return fmt.Errorf("filter: read relations: %w", err)
+	}
+	byKey := map[elements.VKey]elements.Element{}
+	for _, e := range cur {
+		byKey[e.VKey()] = e
+	}
+	var prevKeys []elements.VKey
+	for _, n := range deleted {
+		prevKeys = append(prevKeys, n.key)
+	}
+	for _, n := range rels {
+		if e, ok := byKey[n.key]; !ok || !e.Visible || len(e.Members) == 0 {
+			prevKeys = append(prevKeys, n.key)
+		}
+	}
+	prev, err := store.Previous(ctx, prevKeys)
+	if err != nil {
+		return fmt.Errorf("filter: read previous versions: %w", err)
+	}
+	shape := func(k elements.VKey) elements.Element {
+		if e, ok := byKey[k]; ok && e.Visible && (len(e.Members) > 0 || len(e.Nodes) > 0) {
+			return e
+		}
+		return prev[k]
+	}
+
+	// Member ways of relations: their newest stored nodes.
+	var wayKeys []elements.Key
+	for _, n := range rels {
+		for _, m := range shape(n.key).Members {
+			if m.Type == elements.Way {
+				wayKeys = append(wayKeys, elements.Key{Type: elements.Way, ID: m.Ref})
+			}
+		}
+	}
+	ways, err := store.Latest(ctx, wayKeys)
+	if err != nil {
+		return fmt.Errorf("filter: read member ways: %w", err)
+	}
+	wayNodes := map[int64][]int64{}
+	for _, w := range ways {
+		wayNodes[w.ID] = w.Nodes
+	}
+
+	// Every node each one needs, then their positions in one lookup.
+	type point struct {
+		cs   int64
+		node int64
+		ref  string
+	}
+	var pts []point
+	seen := map[int64]bool{}
+	var ids []int64
+	addNode := func(cs, n int64, ref string) {
+		if len(ids) >= maxMemberNodes {
+			return
+		}
+		pts = append(pts, point{cs, n, ref})
+		if !seen[n] {
+			seen[n] = true
+			ids = append(ids, n)
+		}
+	}
+	for _, n := range deleted {
+		for _, nd := range shape(n.key).Nodes {
+			addNode(n.cs, nd, fmt.Sprintf("node/%d of deleted way/%d", nd, n.key.ID))
+		}
+	}
+	for _, n := range rels {
+		for _, m := range shape(n.key).Members {
+			switch m.Type {
+			case elements.Node:
+				addNode(n.cs, m.Ref, fmt.Sprintf("node/%d, member of relation/%d", m.Ref, n.key.ID))
+			case elements.Way:
+				for _, nd := range wayNodes[m.Ref] {
+					addNode(n.cs, nd, fmt.Sprintf("node/%d of way/%d, member of relation/%d", nd, m.Ref, n.key.ID))
+				}
+			}
+		}
+	}
+	pos, err := store.Positions(ctx, ids, true)
+	if err != nil {
+		return fmt.Errorf("filter: read member positions: %w", err)
+	}
+	done := map[[2]int64]bool{}
+	for _, p := range pts {
+		q, ok := pos[p.node]
+		if !ok || !q.HasCoords || done[[2]int64{p.cs, p.node}] {
+			continue
+		}
+		done[[2]int64{p.cs, p.node}] = true
+		cs := byID[p.cs]
+		cs.EditPoints = append(cs.EditPoints, rules.EditPoint{Point: orb.Point{q.Lon, q.Lat}, Ref: p.ref})
+	}
+	return nil
+}
+
+// locateNodeWays gives a changeset whose every known edit location lies outside the regions the
+// locations of the ways its edited nodes belong to: a node of a road inside a region dragged
+// far away (or moved again while it is away) edits that road. Only such changesets pay for the
+// lookup (ways by node in the store).
+func locateNodeWays(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Changeset, regions region.Set) error {
+	if len(regions) == 0 {
+		return nil
+	}
+	inside := func(cs *rules.Changeset) bool {
+		for _, e := range cs.Elements {
+			if e.Point != nil && regions.Contains(*e.Point) || e.Old != nil && e.Old.Point != nil && regions.Contains(*e.Old.Point) {
+				return true
+			}
+		}
+		for _, p := range cs.EditPoints {
+			if regions.Contains(p.Point) {
+				return true
+			}
+		}
+		return false
+	}
+	nodeCS := map[int64][]int64{} // edited node: the changesets that edited it
+	var nodes []int64
+	for id, cs := range byID {
+		if inside(cs) {
+			continue
+		}
+		for _, e := range cs.Elements {
+			// A node with no stored earlier version is new: no other way has it yet.
+			if e.Type == "node" && e.Old != nil && len(nodes) < maxMemberNodes {
+				if nodeCS[e.ID] == nil {
+					nodes = append(nodes, e.ID)
+				}
+				nodeCS[e.ID] = append(nodeCS[e.ID], id)
+			}
+		}
+	}
+	if len(nodes) == 0 {
+		return nil
+	}
+	store := elements.PG{DB: tx}
+	ways, err := store.WaysWithNodes(ctx, nodes)
+	if err != nil {
+		return fmt.Errorf("filter: ways of edited nodes: %w", err)
+	}
+	var ids []int64
+	seen := map[int64]bool{}
+	for _, w := range ways {
+		for _, n := range w.Nodes {
+			if !seen[n] && len(ids) < maxMemberNodes {
+				seen[n] = true
+				ids = append(ids, n)
+			}
+		}
+	}
+	pos, err := store.Positions(ctx, ids, true)
+	if err != nil {
+		return fmt.Errorf("filter: positions of ways of edited nodes: %w", err)
+	}
+	for _, w := range ways {
+		var via []int64 // the edited nodes of this way
+		for _, n := range w.Nodes {
+			if nodeCS[n] != nil {
+				via = append(via, n)
+			}
+		}
+		added := map[int64]bool{}
+		for _, v := range via {
+			for _, csID := range nodeCS[v] {
+				if added[csID] {
+					continue
+				}
+				added[csID] = true
+				cs := byID[csID]
+				for _, n := range w.Nodes {
+					if q, ok := pos[n]; ok && q.HasCoords && regions.Contains(orb.Point{q.Lon, q.Lat}) {
+						cs.EditPoints = append(cs.EditPoints, rules.EditPoint{Point: orb.Point{q.Lon, q.Lat},
+							Ref: fmt.Sprintf("node/%d of way/%d, which has the edited node/%d", n, w.ID, v)})
+						break
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
