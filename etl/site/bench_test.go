@@ -3,7 +3,10 @@ package site
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -118,4 +121,81 @@ func BenchmarkPublishIncremental50(b *testing.B) {
 			b.Logf("phases: %v written %d linked %d", res.Phases, res.Written, res.Linked)
 		}
 	}
+}
+
+// benchSize is OSMTRACK_BENCH_CHANGESETS, else def.
+func benchSize(b testing.TB, def int) int {
+	if s := os.Getenv("OSMTRACK_BENCH_CHANGESETS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 100 {
+			b.Fatalf("OSMTRACK_BENCH_CHANGESETS=%q: want a number ≥ 100", s)
+		}
+		return n
+	}
+	return def
+}
+
+// maxRSS is the process's peak resident set size in bytes.
+func maxRSS() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) * 1024
+}
+
+// BenchmarkPublishScale is the issue's size: a full publish of OSMTRACK_BENCH_CHANGESETS
+// changesets (default 150,000: 30 days of a country-size region; targets ≤ 60 s and ≤ 1 GiB
+// RSS), then incremental publishes after 50 changed (target ≤ 1 s). It reports full-s,
+// incr-s (median of b.N) and peak-rss-MiB. Run it alone: the RSS is the test process's peak.
+//
+//	OSMTRACK_BENCH_CHANGESETS=150000 go test -run '^$' -bench PublishScale -benchtime 3x ./etl/site/
+func BenchmarkPublishScale(b *testing.B) {
+	n := benchSize(b, 150000)
+	db := dbtest.PG(b)
+	seedMany(b, db.Pool, n)
+	out := filepath.Join(b.TempDir(), "site")
+	t0 := time.Now()
+	res := benchPublish(b, db.Pool, out, true)
+	full := time.Since(t0)
+	if res.Changesets != n {
+		b.Fatalf("%+v", res)
+	}
+	b.Logf("full publish of %d changesets: %v, phases %v, written %d", n, full.Round(time.Millisecond), res.Phases, res.Written)
+	ctx := context.Background()
+	var incr []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		if _, err := db.Pool.Exec(ctx, `UPDATE changesets SET tags = tags || jsonb_build_object('review', $1::int) WHERE id IN (SELECT (g * 197 + $1::int) % $2::int + 1 FROM generate_series(1, 50) g)`, i, n); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+		b.StartTimer()
+		t1 := time.Now()
+		r := benchPublish(b, db.Pool, out, false)
+		incr = append(incr, time.Since(t1))
+		if r.Full || r.Rendered != 50 {
+			b.Fatalf("%+v", r)
+		}
+		if i == 0 {
+			b.Logf("incremental: phases %v written %d linked %d", r.Phases, r.Written, r.Linked)
+		}
+	}
+	b.StopTimer()
+	sort.Slice(incr, func(i, j int) bool { return incr[i] < incr[j] })
+	b.ReportMetric(full.Seconds(), "full-s")
+	b.ReportMetric(incr[len(incr)/2].Seconds(), "incr-s")
+	b.ReportMetric(maxRSS()/(1<<20), "peak-rss-MiB")
+	// The biggest file of the site: no page the browser loads may pass 2 MB.
+	var biggest int64
+	var name string
+	filepath.Walk(filepath.Join(out, "current")+"/", func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && fi.Size() > biggest {
+			biggest, name = fi.Size(), p
+		}
+		return nil
+	})
+	b.Logf("largest file: %s, %d bytes", name, biggest)
+	b.ReportMetric(float64(biggest)/(1<<20), "largest-file-MiB")
 }

@@ -57,6 +57,8 @@ type Entry struct {
 	Regions []string
 	Bot     bool
 	Open    bool
+	// LabelDesc is the description of each label whose rule has one.
+	LabelDesc map[string]string
 }
 
 // CountsView is the counts as the pages print them.
@@ -127,6 +129,12 @@ func newEntry(r *row, doc *docView) *Entry {
 		e.Labels = append(e.Labels, l.Label)
 		var le labelEvidence
 		if json.Unmarshal(l.Evidence, &le) == nil {
+			if le.Description != "" {
+				if e.LabelDesc == nil {
+					e.LabelDesc = map[string]string{}
+				}
+				e.LabelDesc[l.Label] = truncate(le.Description, 300)
+			}
 			for _, ev := range le.Evidence {
 				if ev.Region != "" && !seenRegion[ev.Region] && len(e.Regions) < 20 {
 					seenRegion[ev.Region] = true

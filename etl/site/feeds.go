@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"html"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -57,6 +58,20 @@ type atomCat struct {
 type atomContent struct {
 	Type string `xml:"type,attr"`
 	Body string `xml:",chardata"`
+}
+
+// entryID is a changeset's id in feeds: absolute and stable (it does not change when the
+// changeset does; its <updated> does). A tag: URI (RFC 4151) whose authority is the host of
+// publish.base_url when that is absolute, else "osmtrack.invalid" (publish warns).
+func entryID(base string, id int64) string {
+	return fmt.Sprintf("tag:%s,2024:changeset:%d", feedAuthority(base), id)
+}
+
+func feedAuthority(base string) string {
+	if u, err := url.Parse(base); err == nil && u.IsAbs() && u.Hostname() != "" {
+		return strings.ToLower(u.Hostname())
+	}
+	return "osmtrack.invalid"
 }
 
 // feedTitle is the one-line title of an entry in feeds.
@@ -112,17 +127,24 @@ func feedHTML(base string, e *Entry) string {
 	for _, st := range e.Status {
 		fmt.Fprintf(&b, `<p>Status: <bdi>%s</bdi></p>`, esc(truncate(st.Text, 300)))
 	}
-	fmt.Fprintf(&b, `<p><a href="https://www.openstreetmap.org/changeset/%d">OSM</a> · <a href="https://overpass-api.de/achavi/?changeset=%d">achavi</a> · <a href="https://osmcha.org/changesets/%d">OSMCha</a></p>`, e.ID, e.ID, e.ID)
+	fmt.Fprintf(&b, `<p><a href="https://www.openstreetmap.org/changeset/%d">OSM</a> · <a href="https://overpass-api.de/achavi/?changeset=%d">achavi</a> · <a href="https://osmcha.org/changesets/%d">OSMCha</a>`, e.ID, e.ID, e.ID)
+	if u := josmURL(e); u != "" {
+		fmt.Fprintf(&b, ` · <a href="%s">JOSM</a>`, esc(u))
+	}
+	if u := idURL(e); u != "" {
+		fmt.Fprintf(&b, ` · <a href="%s">iD</a>`, esc(u))
+	}
+	fmt.Fprintf(&b, ` · <a href="%s">Level0</a></p>`, esc(level0URL(e.ID)))
 	return b.String()
 }
 
 func atomXML(base, title, self string, updated time.Time, entries []*Entry) ([]byte, error) {
-	f := atomFeed{Title: title, ID: absURL(base, self), Updated: updated.UTC().Format(time.RFC3339),
+	f := atomFeed{Title: title, ID: fmt.Sprintf("tag:%s,2024:feed:%s", feedAuthority(base), self), Updated: updated.UTC().Format(time.RFC3339),
 		Links: []atomLinkX{{Href: absURL(base, self), Rel: "self", Type: "application/atom+xml"}, {Href: absURL(base, "index.html"), Rel: "alternate", Type: "text/html"}}}
 	for _, e := range entries {
 		ae := atomEntry{
 			Title:   feedTitle(e),
-			ID:      fmt.Sprintf("urn:osmtrack:changeset:%d:%d", e.ID, e.Hash),
+			ID:      entryID(base, e.ID),
 			Updated: e.Updated.UTC().Format(time.RFC3339),
 			Link:    atomLinkX{Href: absURL(base, changesetFile(e.ID)), Rel: "alternate", Type: "text/html"},
 			Author:  atomAuthor{Name: isolate(truncate(orUnknown(e.User), 100))},
@@ -173,7 +195,7 @@ type jsonAuthor struct {
 func jsonFeedBytes(base, title string, entries []*Entry) ([]byte, error) {
 	f := jsonFeed{Version: "https://jsonfeed.org/version/1.1", Title: title, HomePageURL: absURL(base, "index.html"), FeedURL: absURL(base, "feed.json"), Items: []jsonItem{}}
 	for _, e := range entries {
-		it := jsonItem{ID: fmt.Sprintf("%d", e.ID), URL: absURL(base, changesetFile(e.ID)), Title: feedTitle(e), ContentHTML: feedHTML(base, e),
+		it := jsonItem{ID: entryID(base, e.ID), URL: absURL(base, changesetFile(e.ID)), Title: feedTitle(e), ContentHTML: feedHTML(base, e),
 			DatePublished: e.Time.UTC().Format(time.RFC3339), DateModified: e.Updated.UTC().Format(time.RFC3339)}
 		if e.User != "" {
 			it.Authors = []jsonAuthor{{Name: isolate(truncate(e.User, 100)), URL: "https://www.openstreetmap.org/user/" + pathEscape(e.User)}}

@@ -123,6 +123,8 @@ func (t *templates) renderEntry(e *Entry) (template.HTML, error) {
 var funcs = template.FuncMap{
 	"trunc":      func(n int, s string) string { return truncate(s, n) },
 	"reasonName": reasonName,
+	"idEdit":     idURL,
+	"level0":     level0URL,
 	"reviewHref": reviewHref,
 	"fmtTime":    func(t any) string { return fmtTime(t) },
 	"iso":        func(t any) string { return isoTime(t) },
@@ -183,6 +185,21 @@ func josmURL(e *Entry) string {
 	return fmt.Sprintf("http://127.0.0.1:8111/load_and_zoom?left=%.6f&right=%.6f&top=%.6f&bottom=%.6f&changeset_ids=%d",
 		b[0]-pad, b[2]+pad, b[3]+pad, b[1]-pad, e.ID)
 }
+
+// idURL opens iD at the changeset's bounding box ("" without one).
+func idURL(e *Entry) string {
+	if e.BBox == nil {
+		return ""
+	}
+	b := *e.BBox
+	z := 18
+	for span := math.Max(b[2]-b[0], b[3]-b[1]); z > 10 && span > 360/math.Pow(2, float64(z))*2; z-- {
+	}
+	return fmt.Sprintf("https://www.openstreetmap.org/edit?editor=id#map=%d/%.6f/%.6f", z, (b[1]+b[3])/2, (b[0]+b[2])/2)
+}
+
+// level0URL loads the changeset in Level0 (its number prefixed with "c").
+func level0URL(id int64) string { return fmt.Sprintf("https://level0.osmz.ru/?url=c%d", id) }
 
 // The changeset page.
 

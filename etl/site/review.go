@@ -148,6 +148,17 @@ func (p *publisher) renderReview(all []*Entry) error {
 		return err
 	}
 
+	// The queue's feed: newest first.
+	var flagged []*Entry
+	for _, e := range all {
+		if _, in := severity(&p.pc, e); in {
+			flagged = append(flagged, e)
+		}
+	}
+	if err := p.feed("review.atom", p.pc.Title+": to review", flagged); err != nil {
+		return err
+	}
+
 	// The paged list, for readers without JavaScript (and search engines).
 	entries := make([]*Entry, len(q))
 	for i, x := range q {
@@ -164,7 +175,7 @@ func (p *publisher) renderReview(all []*Entry) error {
 		}
 		return fmt.Sprintf("review-p%d.html", n)
 	}
-	feeds := []feedLink{atomLink("All changesets", "atom.xml")}
+	feeds := []feedLink{atomLink("To review", "review.atom"), atomLink("All changesets", "atom.xml")}
 	for n := 1; n <= pages; n++ {
 		lo, hi := (n-1)*size, n*size
 		if hi > len(entries) {

@@ -162,6 +162,9 @@ func Publish(ctx context.Context, db DB, cfg *config.Config, opts Options) (*Res
 		return nil, err
 	}
 	p.b = b
+	if feedAuthority(pc.BaseURL) == "osmtrack.invalid" {
+		log.Warn("publish.base_url is not an absolute URL: feed readers cannot follow the feeds' links; set it to where the site is served, e.g. https://osm.example.org/", "base_url", pc.BaseURL)
+	}
 	res, err := p.run(ctx, db)
 	if err != nil {
 		b.abort()
@@ -570,8 +573,8 @@ func (p *publisher) listPages(kind string, all []*Entry, pageName func(n int) st
 }
 
 type labelInfo struct {
-	Name, Href, Feed string
-	N                int
+	Name, Href, Feed, ReviewFeed, Review, Description string
+	N, Flagged                                        int
 }
 
 func (p *publisher) renderLists(ctx context.Context) error {
@@ -628,14 +631,29 @@ func (p *publisher) renderLists(ctx context.Context) error {
 	var labels []labelInfo
 	for _, l := range sortedKeys(byLabel) {
 		feed := strings.TrimSuffix(labelFile(l), ".html") + ".atom"
-		labels = append(labels, labelInfo{Name: l, Href: labelFile(l), Feed: feed, N: len(byLabel[l])})
+		reviewFeed := strings.TrimSuffix(labelFile(l), ".html") + "-review.atom"
+		li := labelInfo{Name: l, Href: labelFile(l), Feed: feed, ReviewFeed: reviewFeed, N: len(byLabel[l]), Review: reviewHref("label", l)}
+		var flagged []*Entry
+		for _, e := range byLabel[l] {
+			if li.Description == "" && e.LabelDesc[l] != "" {
+				li.Description = e.LabelDesc[l]
+			}
+			if _, in := severity(&p.pc, e); in {
+				flagged = append(flagged, e)
+			}
+		}
+		li.Flagged = len(flagged)
+		labels = append(labels, li)
 		l := l
-		fl := []feedLink{atomLink("Label "+isolate(truncate(l, 60))+" (Atom)", feed)}
+		fl := []feedLink{atomLink("Label "+isolate(truncate(l, 60))+" (Atom)", feed), atomLink("Label "+isolate(truncate(l, 60))+", to review (Atom)", reviewFeed)}
+		if err := p.feed(reviewFeed, p.pc.Title+": label "+isolate(truncate(l, 100))+", to review", flagged); err != nil {
+			return err
+		}
 		if err := p.listPages("label", byLabel[l], func(n int) string { return labelPage(l, n) }, "Label: "+isolate(truncate(l, 200)), fl, "",
 			[]linkView{{Text: "Review queue filtered by this label", Href: reviewHref("label", l), Local: true}}); err != nil {
 			return err
 		}
-		if err := p.feed(feed, p.pc.Title+": label "+truncate(l, 100), byLabel[l]); err != nil {
+		if err := p.feed(feed, p.pc.Title+": label "+isolate(truncate(l, 100)), byLabel[l]); err != nil {
 			return err
 		}
 	}

@@ -277,14 +277,43 @@ func TestPublishIncrementalWithinOverlap(t *testing.T) {
 	if res.Full || res.Rendered != 0 || res.Changesets != 5 {
 		t.Fatalf("second run, nothing changed: %+v", res)
 	}
-	if _, err := db.Pool.Exec(ctx, `UPDATE changesets SET tags = '{"comment":"edited again"}' WHERE id = 502`); err != nil {
+	feedEntry := func() (id, updated string) {
+		var f struct {
+			Entries []struct {
+				ID      string `xml:"id"`
+				Updated string `xml:"updated"`
+				Title   string `xml:"title"`
+			} `xml:"entry"`
+		}
+		if err := xml.Unmarshal([]byte(readSite(t, out, "atom.xml")), &f); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range f.Entries {
+			if strings.Contains(e.Title, "#500 ") {
+				return e.ID, e.Updated
+			}
+		}
+		t.Fatalf("changeset 500 not in atom.xml: %+v", f.Entries)
+		return "", ""
+	}
+	id0, up0 := feedEntry()
+	time.Sleep(1100 * time.Millisecond) // <updated> has seconds
+	if _, err := db.Pool.Exec(ctx, `UPDATE changesets SET tags = '{"comment":"edited again"}' WHERE id = 500`); err != nil {
 		t.Fatal(err)
 	}
 	res = publish()
+	// The feed entry keeps its id (absolute, a tag: URI) and changes its <updated>.
+	id1, up1 := feedEntry()
+	if id0 != id1 || id1 != "tag:osmtrack.invalid,2024:changeset:500" {
+		t.Errorf("feed id changed or not a tag: URI: %q → %q", id0, id1)
+	}
+	if up0 == up1 {
+		t.Errorf("<updated> did not change: %s", up1)
+	}
 	if res.Rendered != 1 || res.Changesets != 5 {
 		t.Fatalf("third run, one changed: %+v", res)
 	}
-	if !strings.Contains(readSite(t, out, "changesets/502.html"), "edited again") {
+	if !strings.Contains(readSite(t, out, "changesets/500.html"), "edited again") {
 		t.Error("the changed changeset was not rendered again")
 	}
 }
