@@ -7,20 +7,41 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/osmtrack/osmtrack/etl/config"
 )
 
 // flags is a subcommand's flag set: errors are usage errors, --help prints usage, and every
-// flag not given on the command line is read from OSMTRACK_<FLAG> when that is set (a Job
-// created from a CronJob copies its args, so backfill ranges come from the environment).
+// flag not given on the command line is read from OSMTRACK_<COMMAND>_<FLAG> when that is set
+// (a Job created from a CronJob copies its args, so backfill ranges come from the
+// environment). The variable names the command, so that one command's variable never sets
+// another command's flag (OSMTRACK_FETCH_FORCE is fetch's --force and nothing else).
 type flags struct {
 	*flag.FlagSet
 	usage string
+	cmd   string          // "fetch", "rules test", …
+	noEnv map[string]bool // flags only the command line may set
 }
 
 func newFlags(name, usage string) *flags {
 	fs := flag.NewFlagSet("osmtrack "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	return &flags{FlagSet: fs, usage: usage}
+	return &flags{FlagSet: fs, usage: usage, cmd: name, noEnv: map[string]bool{}}
+}
+
+// commandLineOnly marks flags the environment must never set (restore's --force: a variable
+// left in a shell or a manifest must not replace a database).
+func (f *flags) commandLineOnly(names ...string) {
+	for _, n := range names {
+		f.noEnv[n] = true
+	}
+}
+
+// configEnv are the variables the configuration reads; a flag's old flat name that equals
+// one of them (--config and OSMTRACK_CONFIG) is not an old flag variable.
+var configEnv = map[string]bool{
+	config.EnvConfig: true, config.EnvDatabaseURL: true, config.EnvInfluxURL: true,
+	config.EnvInfluxToken: true, config.EnvInfluxBucket: true, config.EnvInfluxOrg: true,
 }
 
 // parse parses args; it returns errHelp after printing usage for -h/--help.
@@ -36,13 +57,32 @@ func (f *flags) parse(args []string) error {
 	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	var err error
 	f.VisitAll(func(fl *flag.Flag) {
-		if set[fl.Name] || err != nil {
+		if err != nil {
 			return
 		}
-		if v, ok := os.LookupEnv(envName(fl.Name)); ok && v != "" {
-			if e := fl.Value.Set(v); e != nil {
-				err = usagef("%s: %s=%q: %v", f.Name(), envName(fl.Name), v, e)
+		name := envName(f.cmd, fl.Name)
+		old := flatEnvName(fl.Name)
+		if v, ok := os.LookupEnv(old); ok && v != "" && !configEnv[old] && old != name {
+			if f.noEnv[fl.Name] {
+				err = usagef("%s: %s is no longer read: give --%s on the command line (the environment never sets it)", f.cmd, old, fl.Name)
+			} else {
+				err = usagef("%s: %s is no longer read: set %s (variables name their command)", f.cmd, old, name)
 			}
+			return
+		}
+		v, ok := os.LookupEnv(name)
+		if !ok || v == "" {
+			return
+		}
+		if f.noEnv[fl.Name] {
+			err = usagef("%s: %s is not read: give --%s on the command line (the environment never sets it)", f.cmd, name, fl.Name)
+			return
+		}
+		if set[fl.Name] {
+			return
+		}
+		if e := fl.Value.Set(v); e != nil {
+			err = usagef("%s: %s=%q: %v", f.Name(), name, v, e)
 		}
 	})
 	return err
@@ -55,7 +95,15 @@ func (f *flags) printUsage(w io.Writer) {
 	f.PrintDefaults()
 	f.SetOutput(io.Discard)
 	if b.Len() > 0 {
-		fmt.Fprintf(w, "\nflags (each also from OSMTRACK_<FLAG>):\n%s", b.String())
+		fmt.Fprintf(w, "\nflags (each also from %s<FLAG>", envName(f.cmd, ""))
+		if len(f.noEnv) > 0 {
+			var only []string
+			for n := range f.noEnv {
+				only = append(only, "--"+n)
+			}
+			fmt.Fprintf(w, ", except %s", strings.Join(only, ", "))
+		}
+		fmt.Fprintf(w, "):\n%s", b.String())
 	}
 }
 
@@ -86,4 +134,18 @@ func (f *flags) explain(err error) error {
 	}
 	msg = strings.Replace(msg, "for flag -", "for flag --", 1)
 	return usagef("%s: %s; %s", f.Name(), msg, help)
+}
+
+// envName is the environment variable that stands in for flag of command cmd:
+// OSMTRACK_FETCH_FROM_SEQ for fetch --from-seq, OSMTRACK_RULES_TEST_CHANGESETS for rules
+// test --changesets.
+func envName(cmd, flag string) string {
+	return "OSMTRACK_" + envWord(cmd) + "_" + envWord(flag)
+}
+
+// flatEnvName is the old, command-less form (OSMTRACK_FROM_SEQ), now refused.
+func flatEnvName(flag string) string { return "OSMTRACK_" + envWord(flag) }
+
+func envWord(s string) string {
+	return strings.ToUpper(strings.NewReplacer("-", "_", " ", "_").Replace(s))
 }

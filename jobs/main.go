@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/osmtrack/osmtrack/etl/config"
@@ -118,13 +117,9 @@ func printUsage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-14s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'osmtrack COMMAND --help' for a command's flags. Every flag can also be set")
-	fmt.Fprintln(w, "from the environment as OSMTRACK_<FLAG> (e.g. --from-seq as OSMTRACK_FROM_SEQ).")
-}
-
-// envName is the environment variable that stands in for a flag.
-func envName(flag string) string {
-	return "OSMTRACK_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+	fmt.Fprintln(w, "\nRun 'osmtrack COMMAND --help' for a command's flags. Every flag can also be set from")
+	fmt.Fprintln(w, "the environment as OSMTRACK_<COMMAND>_<FLAG> (fetch --from-seq as OSMTRACK_FETCH_FROM_SEQ),")
+	fmt.Fprintln(w, "except restore's --force.")
 }
 
 func quoteAll(ss []string) string {

@@ -138,6 +138,16 @@ func TestBackupRestorePruneCommands(t *testing.T) {
 	if code, msg := runCLI(t, "restore", "postgis", dump); code != exitUsage || !strings.Contains(msg, "use --force") {
 		t.Errorf("restore over data: exit %d\n%s", code, msg)
 	}
+	// --force never comes from the environment: neither the old flat variable (which fetch's
+	// --force used to share) nor one naming restore.
+	for _, env := range []string{"OSMTRACK_FORCE", "OSMTRACK_RESTORE_POSTGIS_FORCE"} {
+		t.Setenv(env, "true")
+		code, msg := runCLI(t, "restore", "postgis", dump)
+		if code != exitUsage || !strings.Contains(msg, env) || !strings.Contains(msg, "--force on the command line") {
+			t.Errorf("restore with %s=true: exit %d\n%s", env, code, msg)
+		}
+		t.Setenv(env, "")
+	}
 	// prune removes changeset 1 (100 days old); the forced restore brings it back.
 	if code, msg := runCLI(t, "prune"); code != exitOK {
 		t.Fatalf("prune: exit %d\n%s", code, msg)
@@ -175,7 +185,7 @@ func TestBackupRestorePruneCommands(t *testing.T) {
 
 	for _, args := range [][]string{{"backup"}, {"backup", "mysql"}, {"backup", "postgis"}, {"restore", "postgis"}, {"restore", "postgis", "/no/such/file"}, {"restore", "influxdb", dir}} {
 		if args[0] == "backup" && len(args) == 2 && args[1] == "postgis" {
-			t.Setenv("OSMTRACK_OUT", "")
+			t.Setenv("OSMTRACK_BACKUP_POSTGIS_OUT", "")
 		}
 		if code, msg := runCLI(t, args...); code != exitUsage {
 			t.Errorf("osmtrack %v: exit %d, want %d\n%s", args, code, exitUsage, msg)

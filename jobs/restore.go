@@ -22,7 +22,8 @@ const restoreUsage = `osmtrack restore postgis  FILE|--from PATH [--force] [--co
 FILE is a .dump (or its .manifest.json) written by osmtrack backup postgis; DIR an
 osmtrack-influxdb-<time> folder; --from PATH is either, or the folder the backups are in (the
 newest complete one is restored). The files are checked against the manifest first. A target
-holding osmtrack data is refused (exit 2) unless --force. Suspend the CronJobs first.`
+holding osmtrack data is refused (exit 2) unless --force, which only the command line
+gives (never the environment). Suspend the CronJobs first.`
 
 func runRestore(ctx context.Context, args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -38,7 +39,8 @@ func runRestore(ctx context.Context, args []string) error {
 	}
 	f := newFlags("restore "+kind, restoreUsage)
 	configPath := f.String("config", "", "configuration file")
-	force := f.Bool("force", false, "replace a database that holds osmtrack data")
+	force := f.Bool("force", false, "replace a database that holds osmtrack data (command line only)")
+	f.commandLineOnly("force")
 	pgBin := f.String("pg-bin", "", "folder of pg_restore and psql (default: PATH)")
 	from := f.String("from", "", "the backup, or the folder of backups (the newest is restored)")
 	ifl := addInfluxFlags(f)

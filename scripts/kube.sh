@@ -27,19 +27,34 @@ overlay_dir() {
   esac
 }
 
-# job_from TEMPLATE [NAME=VALUE…]: create a Job from a suspended CronJob template, with extra
-# environment on the osmtrack container, and print its name.
+# job_from TEMPLATE [NAME=VALUE…] [--FLAG…]: create a Job from a suspended CronJob template,
+# with extra environment on the osmtrack container (NAME=VALUE) and extra arguments appended
+# to its args (--FLAG: restore's --force, which the environment never sets), and print its name.
 job_from() {
   local tpl=$1; shift
   local name="${tpl#osmtrack-}-$(date -u +%Y%m%d%H%M%S)"
   name=${name:0:63}
+  local env=() extra=() a doc
+  for a in "$@"; do
+    case "$a" in
+      --*) extra+=("$a") ;;
+      *) env+=("$a") ;;
+    esac
+  done
   if [ $# -eq 0 ]; then
     k create job "$name" --from="cronjob/$tpl" >/dev/null
-  else
-    k create job "$name" --from="cronjob/$tpl" --dry-run=client -o yaml \
-      | "$KUBECTL" set env --local -f - -c osmtrack "$@" -o yaml \
-      | k apply -f - >/dev/null
+    echo "$name"
+    return
   fi
+  doc=$(k create job "$name" --from="cronjob/$tpl" --dry-run=client -o yaml)
+  if [ ${#env[@]} -gt 0 ]; then
+    doc=$(printf '%s\n' "$doc" | "$KUBECTL" set env --local -f - -c osmtrack "${env[@]}" -o yaml)
+  fi
+  for a in "${extra[@]}"; do
+    doc=$(printf '%s\n' "$doc" | "$KUBECTL" patch --local -f - --type=json -o yaml \
+      -p "[{\"op\":\"add\",\"path\":\"/spec/template/spec/containers/0/args/-\",\"value\":\"$a\"}]")
+  done
+  printf '%s\n' "$doc" | k apply -f - >/dev/null
   echo "$name"
 }
 
@@ -120,7 +135,7 @@ print("\n---\n".join(d for d in docs if "kind: PersistentVolumeClaim" not in d a
     [ $# -ge 1 ] || usage
     from=$1; to=${2:-}
     [[ "$from" =~ ^[0-9]+$ ]] && [[ -z "$to" || "$to" =~ ^[0-9]+$ ]] || { echo "kube.sh: backfill FROM [TO]: sequence numbers" >&2; exit 2; }
-    job=$(job_from osmtrack-backfill "OSMTRACK_FROM_SEQ=$from" "OSMTRACK_TO_SEQ=$to")
+    job=$(job_from osmtrack-backfill "OSMTRACK_FETCH_FROM_SEQ=$from" "OSMTRACK_FETCH_TO_SEQ=$to")
     echo "backfill $from..${to:-head}: job $job (scripts/kube.sh logs $job)"
     ;;
   logs)
@@ -143,8 +158,8 @@ print("\n---\n".join(d for d in docs if "kind: PersistentVolumeClaim" not in d a
     env=()
     for a in "$@"; do
       case "$a" in
-        --force) env+=("OSMTRACK_FORCE=true") ;;
-        *) env+=("OSMTRACK_FROM=/backup/$what/${a#/backup/$what/}") ;;
+        --force) env+=(--force) ;; # an argument: the environment never sets restore's --force
+        *) env+=("OSMTRACK_RESTORE_${what^^}_FROM=/backup/$what/${a#/backup/$what/}") ;;
       esac
     done
     echo "restore $what: suspending the CronJobs" >&2

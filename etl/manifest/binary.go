@@ -140,13 +140,19 @@ var configEnv = map[string]bool{
 	config.EnvInfluxToken: true, config.EnvInfluxReadToken: true, config.EnvInfluxBucket: true, config.EnvInfluxOrg: true,
 }
 
-// EnvFlagName turns OSMTRACK_FROM_SEQ into from-seq.
-func EnvFlagName(env string) string {
-	return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(env, "OSMTRACK_"), "_", "-"))
+// EnvFlagName turns OSMTRACK_FETCH_FROM_SEQ into from-seq for the command words [fetch]: a
+// variable names its command (OSMTRACK_<COMMAND>_<FLAG>, words joined by "_"). It returns ""
+// when env does not name that command.
+func EnvFlagName(words []string, env string) string {
+	prefix := "OSMTRACK_" + strings.ToUpper(strings.NewReplacer("-", "_").Replace(strings.Join(words, "_"))) + "_"
+	if !strings.HasPrefix(env, prefix) {
+		return ""
+	}
+	return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(env, prefix), "_", "-"))
 }
 
 // CheckArgs runs the binary's own parsers over every osmtrack container in the build: the
-// first arg is a real subcommand, every flag given (in args, or as OSMTRACK_<FLAG> in the
+// first arg is a real subcommand, every flag given (in args, or as OSMTRACK_<COMMAND>_<FLAG> in the
 // environment) is one the subcommand accepts, and non-boolean flags have a value.
 func CheckArgs(ctx context.Context, b *Build, bin *Binary) []Problem {
 	var probs []Problem
@@ -200,7 +206,7 @@ func CheckArgs(ctx context.Context, b *Build, bin *Binary) []Problem {
 				if !strings.HasPrefix(e, "OSMTRACK_") || configEnv[e] {
 					continue
 				}
-				if _, ok := known[EnvFlagName(e)]; !ok {
+				if _, ok := known[EnvFlagName(words, e)]; !ok {
 					add(where, "env %s is neither a configuration variable nor a flag of osmtrack %s", e, strings.Join(words, " "))
 				}
 			}

@@ -100,9 +100,10 @@ func TestCronJobsEndToEnd(t *testing.T) {
 		},
 		// In-cluster endpoints → the local services.
 		endpoints: map[string]string{
-			"OSMTRACK_INFLUX_URL":    ix.URL,
-			"OSMTRACK_INFLUX_BUCKET": ix.Bucket,
-			"OSMTRACK_INFLUX_RPC":    ix.RPC,
+			"OSMTRACK_INFLUX_URL":                  ix.URL,
+			"OSMTRACK_INFLUX_BUCKET":               ix.Bucket,
+			"OSMTRACK_BACKUP_INFLUXDB_INFLUX_RPC":  ix.RPC,
+			"OSMTRACK_RESTORE_INFLUXDB_INFLUX_RPC": ix.RPC,
 		},
 		configEdit: map[string]map[string]any{
 			"osm": {
@@ -193,7 +194,7 @@ func TestCronJobsEndToEnd(t *testing.T) {
 	db.Pool.QueryRow(ctx, `SELECT seq FROM replication_state WHERE name = 'minute'`).Scan(&live)
 	from, to := sim.DefaultStartSeq+1, sim.DefaultStartSeq+5
 	r.runJob(ctx, b.Get("CronJob", "osmtrack-backfill").Typed.(*batchv1.CronJob), true,
-		map[string]string{"OSMTRACK_FROM_SEQ": fmt.Sprint(from), "OSMTRACK_TO_SEQ": fmt.Sprint(to)})
+		map[string]string{"OSMTRACK_FETCH_FROM_SEQ": fmt.Sprint(from), "OSMTRACK_FETCH_TO_SEQ": fmt.Sprint(to)})
 	var bf, live2 int64
 	db.Pool.QueryRow(ctx, `SELECT seq FROM replication_state WHERE name = $1`, fmt.Sprintf("backfill-%d-%d", from, to)).Scan(&bf)
 	db.Pool.QueryRow(ctx, `SELECT seq FROM replication_state WHERE name = 'minute'`).Scan(&live2)
@@ -203,8 +204,14 @@ func TestCronJobsEndToEnd(t *testing.T) {
 	// The nightly PostGIS backup restores with the restore template (into a second database,
 	// as scripts/kube.sh restore postgis --force would).
 	db2 := dbtest.PG(t)
-	r.runJob(ctx, b.Get("CronJob", "osmtrack-restore-postgis").Typed.(*batchv1.CronJob), true,
-		map[string]string{"OSMTRACK_DATABASE_URL": db2.URL, "OSMTRACK_FORCE": "true"})
+	// --force is an argument (kube.sh appends it); the environment never sets it.
+	restorePG := b.Get("CronJob", "osmtrack-restore-postgis").Typed.(*batchv1.CronJob).DeepCopy()
+	for i := range restorePG.Spec.JobTemplate.Spec.Template.Spec.Containers {
+		if ct := &restorePG.Spec.JobTemplate.Spec.Template.Spec.Containers[i]; IsOsmtrack(ct) {
+			ct.Args = append(ct.Args, "--force")
+		}
+	}
+	r.runJob(ctx, restorePG, true, map[string]string{"OSMTRACK_DATABASE_URL": db2.URL})
 	// The dump is a snapshot taken during the backup run, while fetch ran in the same minute.
 	var before, after, restored int
 	db.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE applied_at < r.started_at), count(*) FILTER (WHERE applied_at <= r.finished_at)
@@ -217,7 +224,7 @@ func TestCronJobsEndToEnd(t *testing.T) {
 	restoredDB := ix.Database + "_restored"
 	t.Cleanup(func() { ix.Query("DROP DATABASE " + restoredDB) })
 	r.runJob(ctx, b.Get("CronJob", "osmtrack-restore-influxdb").Typed.(*batchv1.CronJob), true,
-		map[string]string{"OSMTRACK_INFLUX_DB": restoredDB})
+		map[string]string{"OSMTRACK_RESTORE_INFLUXDB_INFLUX_DB": restoredDB})
 	if res, err := ix.Query(`SELECT count("duration_seconds") FROM "` + restoredDB + `"."autogen"."job_run"`); err != nil || !strings.Contains(res, `"values"`) {
 		t.Errorf("restore-influxdb: no job_run points in %s: %v %s", restoredDB, err, res)
 	}

@@ -71,8 +71,14 @@ func TestKubeScript(t *testing.T) {
 	// backfill: a Job from the template with the range in the environment.
 	out, log, code = kube(t, build, "backfill", "6000001", "6000100")
 	if code != 0 || !strings.Contains(log, "--from=cronjob/osmtrack-backfill") ||
-		!strings.Contains(log, "set env --local -f - -c osmtrack OSMTRACK_FROM_SEQ=6000001 OSMTRACK_TO_SEQ=6000100") {
+		!strings.Contains(log, "set env --local -f - -c osmtrack OSMTRACK_FETCH_FROM_SEQ=6000001 OSMTRACK_FETCH_TO_SEQ=6000100") {
 		t.Errorf("backfill: exit %d: %s\n%s", code, out, log)
+	}
+	// restore --force: an argument appended to the Job's args, never a variable.
+	out, log, code = kube(t, build, "restore", "postgis", "osmtrack-postgis-x.dump", "--force")
+	if code != 0 || !strings.Contains(log, "OSMTRACK_RESTORE_POSTGIS_FROM=/backup/postgis/osmtrack-postgis-x.dump") ||
+		!strings.Contains(log, `"path":"/spec/template/spec/containers/0/args/-","value":"--force"`) || strings.Contains(log, "FORCE=") {
+		t.Errorf("restore postgis --force: exit %d: %s\n%s", code, out, log)
 	}
 	if _, _, code := kube(t, build, "backfill", "yesterday"); code != 2 {
 		t.Errorf("backfill yesterday: exit %d, want 2", code)
