@@ -36,4 +36,7 @@ echo "test: go vet, then go test -race on $*; a line per package as it finishes"
   check "go test $*" go test -json -race -count=1 -timeout 15m "$@"
   # Further checks go here, one line each, e.g.
   #   check "fuzz FuzzX" go test -json -run '^$' -fuzz '^FuzzX$' -fuzztime 20s ./etl/x/
+  # Differential fuzzing, fast vs reference osmChange decoder, 20s on the whole-suite run
+  # (corpus: etl/osmchange/testdata/fuzz/FuzzDecode).
+  if [ "$*" = ./... ]; then check "fuzz FuzzDecode" go test -json -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20s ./etl/osmchange/; fi
 } | "$TMP/testreport" "$(go list -m)"

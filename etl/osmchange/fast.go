@@ -9,15 +9,20 @@ import (
 
 // DecodeFast decodes the subset of XML that real diffs use. Anything else returns a
 // *FallbackError: the caller then uses DecodeReference, which is authoritative.
-func DecodeFast(data []byte) (c *Change, err error) {
-	s := &scanner{b: data, intern: make(map[string]string, 1024)}
+func DecodeFast(data []byte) (c *Change, err error) { return decodeFast(data, Limits{}) }
+
+func decodeFast(data []byte, lim Limits) (c *Change, err error) {
+	s := &scanner{b: data, lim: lim, intern: make(map[string]string, 1024)}
 	defer func() {
 		if r := recover(); r != nil {
-			fe, ok := r.(*FallbackError)
-			if !ok {
+			switch e := r.(type) {
+			case *FallbackError:
+				c, err = nil, e
+			case *LimitError:
+				c, err = nil, e
+			default:
 				panic(r)
 			}
-			c, err = nil, fe
 		}
 	}()
 	return s.document(), nil
@@ -26,6 +31,7 @@ func DecodeFast(data []byte) (c *Change, err error) {
 type scanner struct {
 	b      []byte
 	i      int
+	lim    Limits
 	intern map[string]string
 	lastTS []byte
 	lastT  time.Time
@@ -37,6 +43,13 @@ type scanner struct {
 
 func (s *scanner) fail(reason string) {
 	panic(&FallbackError{Offset: s.i, Reason: reason})
+}
+
+// limit stops the decoding when n is past limit.
+func (s *scanner) limit(n, limit int, what func() string) {
+	if over(n, limit) {
+		panic(&LimitError{What: what(), Limit: limit})
+	}
 }
 
 func isSpace(b byte) bool { return b == ' ' || b == '\n' || b == '\t' || b == '\r' }
@@ -321,7 +334,8 @@ func (s *scanner) document() *Change {
 		s.fail("no <osmChange> at the start")
 	}
 	s.i += len("<osmChange")
-	c := &Change{Elements: make([]Element, 0, len(s.b)/200)}
+	// No pre-allocation from the document's length: append grows with what is really there.
+	c := &Change{Elements: make([]Element, 0, min(len(s.b)/200, 1024))}
 	selfClosing := false
 	for {
 		name, _, ok, sc := s.attr()
@@ -506,10 +520,12 @@ func (s *scanner) element(c *Change, a Action, typ byte) {
 	if !e.HasCoords {
 		e.Lat, e.Lon = 0, 0
 	}
+	s.limit(len(e.User), s.lim.MaxValueBytes, func() string { return "bytes in the user name of " + e.Key() })
 	if !selfClosing {
 		s.children(&e)
 	}
 	c.Elements = append(c.Elements, e)
+	s.limit(len(c.Elements), s.lim.MaxElements, func() string { return "elements in the document" })
 }
 
 func (s *scanner) children(e *Element) {
@@ -553,7 +569,10 @@ func (s *scanner) children(e *Element) {
 					s.fail("unknown attribute")
 				}
 			}
+			s.limit(len(t.Key), s.lim.MaxValueBytes, func() string { return "bytes in a tag key of " + e.Key() })
+			s.limit(len(t.Value), s.lim.MaxValueBytes, func() string { return "bytes in the value of tag " + t.Key + " of " + e.Key() })
 			tags = append(tags, t)
+			s.limit(len(tags), s.lim.MaxTags, func() string { return "tags in " + e.Key() })
 		case e.Type == Way && s.peek("<nd "):
 			s.i += len("<nd")
 			var ref int64
@@ -572,6 +591,7 @@ func (s *scanner) children(e *Element) {
 				sr, ref = true, s.int64(v)
 			}
 			nodes = append(nodes, ref)
+			s.limit(len(nodes), s.lim.MaxWayNodes, func() string { return "nodes in " + e.Key() })
 		case e.Type == Relation && s.peek("<member "):
 			s.i += len("<member")
 			var m Member
@@ -617,7 +637,9 @@ func (s *scanner) children(e *Element) {
 			if !st {
 				s.fail("member without type")
 			}
+			s.limit(len(m.Role), s.lim.MaxValueBytes, func() string { return "bytes in a member role of " + e.Key() })
 			membs = append(membs, m)
+			s.limit(len(membs), s.lim.MaxMembers, func() string { return "members in " + e.Key() })
 		default:
 			s.endTag(end)
 			if len(tags) > 0 {

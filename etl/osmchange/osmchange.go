@@ -119,12 +119,17 @@ func (c *Change) Counts() (nodes, ways, relations int) {
 
 // Decode decodes an osmChange document: fast path first, reference decoder on fallback.
 // A document that is not a valid osmChange is an error naming the cause (and the line for
-// XML syntax errors). Decode does not check element values; see Check.
-func Decode(data []byte) (*Change, error) {
+// XML syntax errors). Decode does not check element values; see Check. It applies no
+// Limits; DecodeLimited does.
+func Decode(data []byte) (*Change, error) { return DecodeLimited(data, Limits{}) }
+
+// DecodeLimited is Decode within lim: a document past one of them is a *LimitError, found
+// while decoding (before the memory is spent).
+func DecodeLimited(data []byte, lim Limits) (*Change, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("empty document")
 	}
-	c, err := DecodeFast(data)
+	c, err := decodeFast(data, lim)
 	if err == nil {
 		return c, nil
 	}
@@ -132,7 +137,7 @@ func Decode(data []byte) (*Change, error) {
 	if !errors.As(err, &fb) {
 		return nil, err
 	}
-	c, err = DecodeReference(data)
+	c, err = decodeReference(data, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +155,8 @@ func (e *FallbackError) Error() string {
 	return fmt.Sprintf("fast decoder fallback at byte %d: %s", e.Offset, e.Reason)
 }
 
-// Check validates the decoded elements: positive ids and changesets, versions from 1, a
+// Check validates the decoded elements: positive ids and changesets, versions from 1 that fit
+// the integer column, a
 // timestamp, coordinates in range for visible nodes, known member types, positive node refs,
 // and no element version twice. The error names the element.
 func (c *Change) Check() error {
@@ -164,6 +170,8 @@ func (c *Change) Check() error {
 			return fmt.Errorf("%s: id must be positive", e.Key())
 		case e.Version < 1:
 			return fmt.Errorf("%s: version must be at least 1", e.Key())
+		case e.Version > math.MaxInt32:
+			return fmt.Errorf("%s: version %d out of range (elements.version is an integer, at most %d)", e.Key(), e.Version, math.MaxInt32)
 		case e.Changeset <= 0:
 			return fmt.Errorf("%s: changeset must be positive", e.Key())
 		case e.Timestamp.IsZero():

@@ -3,6 +3,7 @@ package osmchange
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"io"
 	"math"
 	"os"
@@ -139,7 +140,24 @@ func TestBadInput(t *testing.T) {
 		"unknown action":  {`<osmChange><upsert/></osmChange>`, "unknown element <upsert>"},
 		"unknown child":   {`<osmChange><create><node id="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z" lat="1" lon="2"><x/></node></create></osmChange>`, "unknown element <x> in <node>"},
 		"wrong root":      {`<osm version="0.6"></osm>`, "root element is <osm>"},
-		"bad number":      {`<osmChange><create><node id="x" version="1"/></create></osmChange>`, "invalid syntax"},
+		"bad number":      {`<osmChange><create><node id="x" version="1"/></create></osmChange>`, `id="x" is not a decimal integer`},
+		// Exact decoding: encoding/xml alone reads "" as 0 and ParseFloat reads hexadecimal.
+		"empty coords":    {`<osmChange><create><node id="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z" lat="" lon=""/></create></osmChange>`, `node 1 v1: lat="" is not a decimal number`},
+		"hex coords":      {`<osmChange><create><node id="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z" lat="0x1p3" lon="2"/></create></osmChange>`, `lat="0x1p3" is not a decimal number`},
+		"inf coords":      {`<osmChange><create><node id="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z" lat="1" lon="Inf"/></create></osmChange>`, `lon="Inf" is not a decimal number`},
+		"empty version":   {`<osmChange><create><way id="1" version="" changeset="1" timestamp="2020-01-01T00:00:00Z"/></create></osmChange>`, `version="" is not a decimal integer`},
+		"empty changeset": {`<osmChange><create><way id="1" version="1" changeset="" timestamp="2020-01-01T00:00:00Z"/></create></osmChange>`, `changeset="" is not a decimal integer`},
+		"hex id":          {`<osmChange><create><way id="0x10" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z"/></create></osmChange>`, `id="0x10" is not a decimal integer`},
+		"empty nd ref":    {`<osmChange><create><way id="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z"><nd ref=""/></way></create></osmChange>`, `ref="" is not a decimal integer`},
+		"id too big":      {`<osmChange><create><way id="9223372036854775808" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z"/></create></osmChange>`, "out of range"},
+		"in tag":          {`<osmChange><create><way id="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z"><tag k="a" v="b"><x/></tag></way></create></osmChange>`, "unknown element <x> in <tag>"},
+		"in nd":           {`<osmChange><create><way id="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z"><nd ref="1"><nd ref="2"/></nd></way></create></osmChange>`, "unknown element <nd> in <nd>"},
+		"in member":       {`<osmChange><create><relation id="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z"><member type="way" ref="1" role=""><tag k="a" v="b"/></member></relation></create></osmChange>`, "unknown element <tag> in <member>"},
+		"member in way":   {`<osmChange><create><way id="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z"><member type="way" ref="1" role=""/></way></create></osmChange>`, "unknown element <member> in <way>"},
+		"text in modify":  {`<osmChange><modify>hello</modify></osmChange>`, `text "hello" in <modify>`},
+		"text in node":    {`<osmChange><create><node id="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z" lat="1" lon="2"><![CDATA[x]]></node></create></osmChange>`, `text "x" in <node>`},
+		"text in tag":     {`<osmChange><create><way id="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z"><tag k="a" v="b">x</tag></way></create></osmChange>`, `text "x" in <tag>`},
+		"text after root": {`<osmChange/>trailing`, `text "trailing" outside <osmChange>`},
 		"unknown entity":  {`<osmChange generator="&nbsp;"/>`, "invalid character entity"},
 		"bad member type": {`<osmChange><create><relation id="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z"><member type="area" ref="1" role=""/></relation></create></osmChange>`, "member of unknown type"},
 		"second root":     {`<osmChange/><osmChange/>`, "after the end of <osmChange>"},
@@ -168,6 +186,9 @@ func TestCheck(t *testing.T) {
 		"no coords":    {`<node id="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z"/>`, "no lat/lon"},
 		"range":        {`<node id="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z" lat="91" lon="2"/>`, "out of range"},
 		"nd 0":         {`<way id="3" version="1" changeset="4" timestamp="2020-01-01T00:00:00Z"><nd ref="-5"/></way>`, "references node -5"},
+		// 2^32+2: an int32 cast would store version 2.
+		"version 2^32+2": {`<way id="3" version="4294967298" changeset="4" timestamp="2020-01-01T00:00:00Z"/>`, "version 4294967298 out of range"},
+		"version 2^31":   {`<way id="3" version="2147483648" changeset="4" timestamp="2020-01-01T00:00:00Z"/>`, "out of range"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -187,7 +208,7 @@ func TestFallbackCases(t *testing.T) {
 	ok := `<node id="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z" lat="1" lon="2">`
 	cases := map[string]string{
 		"comment":   `<osmChange><!-- hi --><create>` + ok + `</node></create></osmChange>`,
-		"cdata":     `<osmChange><create>` + ok + `<![CDATA[x]]></node></create></osmChange>`,
+		"cdata":     `<osmChange><create>` + ok + `<![CDATA[ ]]></node></create></osmChange>`,
 		"namespace": `<osmChange xmlns:x="http://x"><create>` + ok + `</node></create></osmChange>`,
 		"bool":      `<osmChange><create><node id="1" visible="1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z" lat="1" lon="2"/></create></osmChange>`,
 		"space num": `<osmChange><create><node id=" 1" version="1" changeset="1" timestamp="2020-01-01T00:00:00Z" lat="1" lon="2"/></create></osmChange>`,
@@ -366,4 +387,53 @@ func BenchmarkDecode241(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestLimits(t *testing.T) {
+	el := func(body string) string {
+		return `<way id="3" version="1" changeset="4" timestamp="2020-01-01T00:00:00Z">` + body + `</way>`
+	}
+	doc := func(body string) []byte {
+		return []byte(`<osmChange version="0.6"><modify>` + body + `</modify></osmChange>`)
+	}
+	lim := Limits{MaxElements: 2, MaxTags: 2, MaxValueBytes: 8, MaxWayNodes: 2, MaxMembers: 2}
+	rel := func(n int) string {
+		return `<relation id="9" version="1" changeset="4" timestamp="2020-01-01T00:00:00Z">` +
+			strings.Repeat(`<member type="node" ref="1" role="r"/>`, n) + `</relation>`
+	}
+	cases := map[string]struct {
+		doc  []byte
+		want string // "" when within the limits
+	}{
+		"within":       {doc(el(`<nd ref="1"/><nd ref="2"/><tag k="a" v="12345678"/><tag k="b" v="c"/>`) + rel(2)), ""},
+		"elements":     {doc(el("") + el("") + el("")), "more than 2 elements in the document"},
+		"tags":         {doc(el(`<tag k="a" v="b"/><tag k="b" v="b"/><tag k="c" v="b"/>`)), "more than 2 tags in way 3 v1"},
+		"value":        {doc(el(`<tag k="a" v="123456789"/>`)), "more than 8 bytes in the value of tag a of way 3 v1"},
+		"key":          {doc(el(`<tag k="123456789" v="a"/>`)), "more than 8 bytes in a tag key of way 3 v1"},
+		"way nodes":    {doc(el(`<nd ref="1"/><nd ref="2"/><nd ref="3"/>`)), "more than 2 nodes in way 3 v1"},
+		"members":      {doc(rel(3)), "more than 2 members in relation 9 v1"},
+		"user":         {doc(`<way id="3" version="1" changeset="4" timestamp="2020-01-01T00:00:00Z" user="123456789"/>`), "more than 8 bytes in the user name of way 3 v1"},
+		"ref elements": {[]byte(`<!-- a comment sends it to the reference decoder -->` + string(doc(el("")+el("")+el("")))), "more than 2 elements in the document"},
+		"ref tags":     {[]byte(`<!-- x -->` + string(doc(el(`<tag k="a" v="b"/><tag k="b" v="b"/><tag k="c" v="b"/>`)))), "more than 2 tags in way 3 v1"},
+		"ref members":  {[]byte(`<!-- x -->` + string(doc(rel(3)))), "more than 2 members in relation 9 v1"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := DecodeLimited(tc.doc, lim)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var le *LimitError
+			if !errors.As(err, &le) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want a *LimitError containing %q", err, tc.want)
+			}
+			// Without limits the same document decodes.
+			if _, err := Decode(tc.doc); err != nil {
+				t.Fatalf("without limits: %v", err)
+			}
+		})
+	}
 }

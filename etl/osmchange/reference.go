@@ -32,8 +32,17 @@ type refRelation struct {
 
 // DecodeReference decodes with encoding/xml into paulmach/osm's types. It is strict about
 // structure: the root must be <osmChange>, its children <create>, <modify> or <delete>, theirs
-// <node>, <way> or <relation>, and theirs <tag>, <nd> or <member>.
-func DecodeReference(data []byte) (*Change, error) {
+// <node>, <way> or <relation>, and theirs <tag>, <nd> (ways) or <member> (relations), which
+// have no children; text other than white space is an error anywhere, and so are numbers that
+// are empty or not decimal. It rejects what the fast decoder rejects.
+func DecodeReference(data []byte) (*Change, error) { return decodeReference(data, Limits{}) }
+
+func decodeReference(data []byte, lim Limits) (*Change, error) {
+	// A first pass checks structure, numbers and limits on the tokens alone, before
+	// paulmach/osm's types allocate anything.
+	if err := checkStructure(data, lim); err != nil {
+		return nil, err
+	}
 	d := xml.NewDecoder(bytes.NewReader(data))
 	c := &Change{}
 	depth := 0
@@ -211,4 +220,168 @@ func refTags(ts osm.Tags) []Tag {
 		out[i] = Tag{Key: t.Key, Value: t.Value}
 	}
 	return out
+}
+
+// checkStructure walks the tokens: the nesting osmChange > action > node|way|relation >
+// tag|nd|member, no text but white space, decimal numbers in the numeric attributes, and lim.
+func checkStructure(data []byte, lim Limits) error {
+	d := xml.NewDecoder(bytes.NewReader(data))
+	var stack []string // open element names
+	var key string     // the element being read ("node 5 v2")
+	elements, tags, nodes, members := 0, 0, 0, 0
+	sawRoot := false
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		line, _ := d.InputPos()
+		switch t := tok.(type) {
+		case xml.CharData:
+			if len(bytes.Trim(t, " \t\r\n")) > 0 {
+				where := "outside <osmChange>"
+				if len(stack) > 0 {
+					where = "in <" + stack[len(stack)-1] + ">"
+				}
+				return fmt.Errorf("line %d: text %q %s", line, excerptText(t), where)
+			}
+		case xml.StartElement:
+			name := qname(t.Name)
+			parent := ""
+			if len(stack) > 0 {
+				parent = stack[len(stack)-1]
+			}
+			ok := false
+			switch len(stack) {
+			case 0:
+				ok = name == "osmChange" && !sawRoot
+				sawRoot = true
+			case 1:
+				ok = name == "create" || name == "modify" || name == "delete"
+			case 2:
+				ok = name == "node" || name == "way" || name == "relation"
+				if ok {
+					elements++
+					tags, nodes, members = 0, 0, 0
+					key = name + " " + attrValue(t, "id") + " v" + attrValue(t, "version")
+					if over(elements, lim.MaxElements) {
+						return &LimitError{What: "elements in the document", Limit: lim.MaxElements}
+					}
+					if err := checkNumbers(t, key, "id", "version", "changeset", "uid"); err != nil {
+						return fmt.Errorf("line %d: %w", line, err)
+					}
+					if name == "node" {
+						if err := checkFloats(t, key, "lat", "lon"); err != nil {
+							return fmt.Errorf("line %d: %w", line, err)
+						}
+					}
+					if over(len(attrValue(t, "user")), lim.MaxValueBytes) {
+						return &LimitError{What: "bytes in the user name of " + key, Limit: lim.MaxValueBytes}
+					}
+				}
+			case 3:
+				switch name {
+				case "tag":
+					ok = true
+					tags++
+					if over(tags, lim.MaxTags) {
+						return &LimitError{What: "tags in " + key, Limit: lim.MaxTags}
+					}
+					if over(len(attrValue(t, "k")), lim.MaxValueBytes) {
+						return &LimitError{What: "bytes in a tag key of " + key, Limit: lim.MaxValueBytes}
+					}
+					if over(len(attrValue(t, "v")), lim.MaxValueBytes) {
+						return &LimitError{What: "bytes in the value of tag " + attrValue(t, "k") + " of " + key, Limit: lim.MaxValueBytes}
+					}
+				case "nd":
+					ok = parent == "way"
+					nodes++
+					if over(nodes, lim.MaxWayNodes) {
+						return &LimitError{What: "nodes in " + key, Limit: lim.MaxWayNodes}
+					}
+					if ok {
+						if err := checkNumbers(t, key, "ref"); err != nil {
+							return fmt.Errorf("line %d: %w", line, err)
+						}
+					}
+				case "member":
+					ok = parent == "relation"
+					members++
+					if over(members, lim.MaxMembers) {
+						return &LimitError{What: "members in " + key, Limit: lim.MaxMembers}
+					}
+					if over(len(attrValue(t, "role")), lim.MaxValueBytes) {
+						return &LimitError{What: "bytes in a member role of " + key, Limit: lim.MaxValueBytes}
+					}
+					if ok {
+						if err := checkNumbers(t, key, "ref"); err != nil {
+							return fmt.Errorf("line %d: %w", line, err)
+						}
+					}
+				}
+			}
+			if !ok {
+				if len(stack) == 0 {
+					if name == "osmChange" {
+						return fmt.Errorf("line %d: <%s> after the end of <osmChange>", line, name)
+					}
+					return fmt.Errorf("line %d: root element is <%s>, not <osmChange>", line, name)
+				}
+				return fmt.Errorf("line %d: unknown element <%s> in <%s>", line, name, parent)
+			}
+			stack = append(stack, name)
+		case xml.EndElement:
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
+func attrValue(t xml.StartElement, name string) string {
+	for _, a := range t.Attr {
+		if a.Name.Local == name && a.Name.Space == "" {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// checkNumbers checks that the named attributes, where present, are decimal integers.
+func checkNumbers(t xml.StartElement, key string, names ...string) error {
+	for _, a := range t.Attr {
+		if a.Name.Space != "" {
+			continue
+		}
+		for _, n := range names {
+			if a.Name.Local == n && !intRe.MatchString(a.Value) {
+				return fmt.Errorf("%s: %s=%q is not a decimal integer", key, n, a.Value)
+			}
+		}
+	}
+	return nil
+}
+
+// checkFloats checks that the named attributes, where present, are decimal numbers.
+func checkFloats(t xml.StartElement, key string, names ...string) error {
+	for _, a := range t.Attr {
+		if a.Name.Space != "" {
+			continue
+		}
+		for _, n := range names {
+			if a.Name.Local == n && !floatRe.MatchString(a.Value) {
+				return fmt.Errorf("%s: %s=%q is not a decimal number", key, n, a.Value)
+			}
+		}
+	}
+	return nil
+}
+
+func excerptText(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) > 20 {
+		return string(b[:20]) + "…"
+	}
+	return string(b)
 }
