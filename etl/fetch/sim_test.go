@@ -305,7 +305,7 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("live pointer: exit %d: %s", code, out)
 	}
 	// Backfill by sequence from the environment.
-	code, out := exit(command(bin, cfg, d.URL, []string{fmt.Sprintf("OSMTRACK_FROM_SEQ=%d", simStart), fmt.Sprintf("OSMTRACK_TO_SEQ=%d", simStart+2)}))
+	code, out := exit(command(bin, cfg, d.URL, []string{fmt.Sprintf("OSMTRACK_FETCH_FROM_SEQ=%d", simStart), fmt.Sprintf("OSMTRACK_FETCH_TO_SEQ=%d", simStart+2)}))
 	if code != 0 {
 		t.Fatalf("env backfill: exit %d: %s", code, out)
 	}

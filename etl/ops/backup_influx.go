@@ -49,7 +49,7 @@ func (o *InfluxOptions) defaults() error {
 		return fmt.Errorf("influxdb: no URL: set OSMTRACK_INFLUX_URL")
 	}
 	if o.RPC == "" {
-		return fmt.Errorf("influxdb: no RPC address: set --influx-rpc (OSMTRACK_INFLUX_RPC), e.g. influxdb:8088")
+		return fmt.Errorf("influxdb: no RPC address: set --influx-rpc (OSMTRACK_BACKUP_INFLUXDB_INFLUX_RPC, OSMTRACK_RESTORE_INFLUXDB_INFLUX_RPC), e.g. influxdb:8088")
 	}
 	if o.Influxd == "" {
 		p, err := exec.LookPath("influxd")
