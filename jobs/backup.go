@@ -43,7 +43,7 @@ func (fl influxFlags) options(cfg *config.Config, defaultDB bool) (ops.InfluxOpt
 		return o, usagef("influxdb: no URL: set %s", config.EnvInfluxURL)
 	}
 	if o.RPC == "" {
-		return o, usagef("influxdb: no RPC address: give --influx-rpc or set OSMTRACK_INFLUX_RPC (e.g. influxdb:8088)")
+		return o, usagef("influxdb: no RPC address: give --influx-rpc or set OSMTRACK_BACKUP_INFLUXDB_INFLUX_RPC (backup) / OSMTRACK_RESTORE_INFLUXDB_INFLUX_RPC (restore), e.g. influxdb:8088")
 	}
 	if o.Admin == "" {
 		o.Admin = cfg.Metrics.Token
