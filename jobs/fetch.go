@@ -35,6 +35,7 @@ func runFetch(ctx context.Context, args []string) error {
 	maxDiffs := f.Int("max-diffs", 0, "at most this many files this run (default: fetch.max_diffs / changesets.max_files; no limit for a backfill)")
 	maxDuration := f.Duration("max-duration", 0, "start no new file after this long (default: fetch.max_duration / changesets.max_duration; no limit for a backfill)")
 	force := f.Bool("force", false, "re-apply sequences already applied")
+	noAPI := f.Bool("no-api", false, "never call the OSM API: elements whose locations neither the diff nor the store knows stay unlocated")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -108,6 +109,14 @@ func runFetch(ctx context.Context, args []string) error {
 
 	feed := replication.NewFeed(baseURL, kind, replication.NewClient(replication.OptionsFrom(a.cfg.OSM, version, a.log)))
 	fe := &fetch.Fetcher{DB: a.db, Feed: feed, Regions: regions, Metrics: a.metrics, Log: a.log}
+	if !*changesets && !*noAPI && len(regions) > 0 {
+		// The API fill: locations a keep decision needs and neither the diff nor the store has.
+		api, err := newAPIClient(a.cfg, "", a)
+		if err != nil {
+			return err
+		}
+		fe.API = api
+	}
 
 	// The backfill range (and so the default pointer name) needs the feed's state files.
 	if backfill {

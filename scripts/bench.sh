@@ -170,6 +170,7 @@ if [ "$FULL_DAY" = 1 ]; then
 osm:
   replication_url: http://127.0.0.1:$port/replication/minute/
   changeset_replication_url: http://127.0.0.1:$port/replication/changesets/
+  api_url: http://127.0.0.1:$port/api/0.6/
 regions:
   city:
     file: $OSMTRACK_BENCH_PLANET/region.poly

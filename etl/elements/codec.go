@@ -27,9 +27,9 @@ func AppendTagsJSON(b []byte, tags []Tag) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, t.Key)
+		b = AppendJSONString(b, t.Key)
 		b = append(b, ':')
-		b = appendJSONString(b, t.Value)
+		b = AppendJSONString(b, t.Value)
 	}
 	return append(b, '}')
 }
@@ -46,7 +46,7 @@ func AppendMembersJSON(b []byte, ms []Member) []byte {
 		b = append(b, `","ref":`...)
 		b = strconv.AppendInt(b, m.Ref, 10)
 		b = append(b, `,"role":`...)
-		b = appendJSONString(b, m.Role)
+		b = AppendJSONString(b, m.Role)
 		b = append(b, '}')
 	}
 	return append(b, ']')
@@ -64,7 +64,8 @@ func AppendNodesArray(b []byte, nodes []int64) []byte {
 	return append(b, '}')
 }
 
-func appendJSONString(b []byte, s string) []byte {
+// AppendJSONString appends s as a JSON string.
+func AppendJSONString(b []byte, s string) []byte {
 	if !strings.ContainsAny(s, "\"\\") && isPlainASCII(s) {
 		b = append(b, '"')
 		b = append(b, s...)

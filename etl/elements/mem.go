@@ -124,13 +124,16 @@ func (m *Mem) Previous(_ context.Context, keys []VKey) (map[VKey]Element, error)
 }
 
 // Known implements Store.
-func (m *Mem) Known(_ context.Context, keys []Key) (map[Key]bool, error) {
+func (m *Mem) Known(_ context.Context, keys []Key, except Source) (map[Key]bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := map[Key]bool{}
 	for _, k := range keys {
-		if len(m.byKey[k]) > 0 {
-			out[k] = true
+		for _, v := range m.byKey[k] {
+			if except == "" || m.byVer[VKey{k.Type, k.ID, v}].Source != except {
+				out[k] = true
+				break
+			}
 		}
 	}
 	return out, nil

@@ -410,7 +410,7 @@ func (r *prefixRows) Scan(dest ...any) error {
 }
 
 // Known implements Store.
-func (p PG) Known(ctx context.Context, keys []Key) (map[Key]bool, error) {
+func (p PG) Known(ctx context.Context, keys []Key, except Source) (map[Key]bool, error) {
 	out := map[Key]bool{}
 	if len(keys) == 0 {
 		return out, nil
@@ -419,9 +419,14 @@ func (p PG) Known(ctx context.Context, keys []Key) (map[Key]bool, error) {
 	for _, k := range keys {
 		ids[TypeIndex(k.Type)] = append(ids[TypeIndex(k.Type)], k.ID)
 	}
-	rows, err := p.DB.Query(ctx, `SELECT DISTINCT type, id FROM elements
-		WHERE (type = 'n' AND id = ANY($1)) OR (type = 'w' AND id = ANY($2)) OR (type = 'r' AND id = ANY($3))`,
-		ids[0], ids[1], ids[2])
+	q := `SELECT DISTINCT type, id FROM elements
+		WHERE ((type = 'n' AND id = ANY($1)) OR (type = 'w' AND id = ANY($2)) OR (type = 'r' AND id = ANY($3)))`
+	args := []any{ids[0], ids[1], ids[2]}
+	if except != "" {
+		q += ` AND coalesce(source, CASE WHEN seq IS NULL THEN 'api' ELSE 'diff' END) <> $4`
+		args = append(args, string(except))
+	}
+	rows, err := p.DB.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("look up stored elements: %w", err)
 	}

@@ -20,8 +20,9 @@ type Store interface {
 	Latest(ctx context.Context, keys []Key) ([]Element, error)
 	// Previous returns, for each version, the newest version held below it.
 	Previous(ctx context.Context, keys []VKey) (map[VKey]Element, error)
-	// Known reports which of the elements the store holds any version of.
-	Known(ctx context.Context, keys []Key) (map[Key]bool, error)
+	// Known reports which of the elements the store holds a version of from a source other
+	// than except ("" for any source).
+	Known(ctx context.Context, keys []Key, except Source) (map[Key]bool, error)
 	// Positions returns the newest version held of each node; with located, the newest
 	// version that has a location.
 	Positions(ctx context.Context, ids []int64, located bool) (map[int64]Position, error)

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/replication"
 )
 
@@ -241,9 +242,9 @@ func (f *Fetcher) applyChangesetFile(ctx context.Context, o Options, seq uint64,
 					tb = append(tb, ',')
 				}
 				n++
-				tb = appendJSONString(tb, t.K)
+				tb = elements.AppendJSONString(tb, t.K)
 				tb = append(tb, ':')
-				tb = appendJSONString(tb, t.V)
+				tb = elements.AppendJSONString(tb, t.V)
 			}
 			tags = append(tags, string(append(tb, '}')))
 			if hasB {

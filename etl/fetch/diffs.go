@@ -124,15 +124,17 @@ func (f *Fetcher) Run(ctx context.Context, o Options) (Result, error) {
 			"changesets_tracked": st.tracked,
 			"skipped":            st.skipped,
 			"decoder_fallback":   p.change.Fallback != "",
+			"api_elements":       st.apiElements,
 		}, f.now())
 		f.log().Info("diff applied", "seq", p.seq, "elements", st.elements, "kept", st.kept, "changesets", st.changesets,
-			"tracked", st.tracked, "skipped", st.skipped, "ms", proc.Milliseconds())
+			"tracked", st.tracked, "api_elements", st.apiElements, "skipped", st.skipped, "ms", proc.Milliseconds())
 	}
 	return res, nil
 }
 
 type applyStats struct {
 	elements, kept, changesets, tracked int
+	apiElements                         int // asked of the API to locate elements (fill)
 	skipped                             bool
 }
 
@@ -175,7 +177,7 @@ func (f *Fetcher) apply(ctx context.Context, o Options, p *prepared, ptr *pointe
 		if err != nil {
 			return err
 		}
-		st.kept = m.kept
+		st.kept, st.apiElements = m.kept, m.apiElements
 		t1 := time.Now()
 		if err := writeElements(ctx, tx, c, m, p.seq, o.Force); err != nil {
 			return err

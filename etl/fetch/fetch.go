@@ -29,6 +29,11 @@ type Fetcher struct {
 	Metrics *metrics.Recorder // may be nil
 	Log     *slog.Logger
 	Now     func() time.Time // default time.Now
+	// API, when set (and regions are), locates what a keep decision needs and the diff and
+	// the store lack (see fill); nil: no API requests.
+	API ElementAPI
+	// MaxFill bounds the elements one diff asks the API for (0: DefaultMaxFill).
+	MaxFill int
 }
 
 // Options says what one run does.

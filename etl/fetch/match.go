@@ -2,24 +2,18 @@ package fetch
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/osmchange"
 )
 
-type elemKey struct {
-	typ byte
-	id  int64
-}
+type elemKey = elements.Key
 
 // matched is the outcome of region matching for one diff.
 type matched struct {
@@ -27,6 +21,8 @@ type matched struct {
 	kept int
 	// per tracked changeset: its share of this diff
 	changesets map[int64]*csShare
+	// elements asked of the API for locations (fill)
+	apiElements int
 }
 
 type csShare struct {
@@ -45,20 +41,26 @@ func (s *csShare) extend(p orb.Point) {
 
 // match decides which element versions to keep. An element is kept when a node lies inside a
 // region, a way references a kept node (in this diff or in the store), a relation has a kept
-// member, or it modifies or deletes an element the store holds. All versions of an element in
-// one diff share the decision. With no regions everything is kept.
+// member, or it modifies or deletes an element the store holds from a diff or a seed. All
+// versions of an element in one diff share the decision. With no regions everything is kept.
+//
+// Versions the store holds only because the API answered for them (source api) do not keep
+// an element by being there, but their locations count: a way is kept when one of its nodes
+// lies inside a region wherever its location came from. With an API (f.API), the locations
+// the diff and the store lack are asked for (fill).
 func (f *Fetcher) match(ctx context.Context, tx pgx.Tx, c *osmchange.Change) (*matched, error) {
 	els := c.Elements
 	m := &matched{keep: make([]bool, len(els)), changesets: map[int64]*csShare{}}
 	planet := len(f.Regions) == 0
+	st := elements.PG{DB: tx}
+	mt := &matcher{f: f, els: els, pos: make(map[int64]orb.Point, len(els)), tracked: map[elemKey]bool{}, answered: map[int64]bool{}}
 
 	// Positions of nodes in this diff (the newest version with coordinates wins).
-	pos := make(map[int64]orb.Point, len(els))
 	posVer := make(map[int64]int, len(els))
 	for i := range els {
 		e := &els[i]
 		if e.Type == osmchange.Node && e.HasCoords && e.Version >= posVer[e.ID] {
-			pos[e.ID], posVer[e.ID] = orb.Point{e.Lon, e.Lat}, e.Version
+			mt.pos[e.ID], posVer[e.ID] = orb.Point{e.Lon, e.Lat}, e.Version
 		}
 	}
 	// Node refs of ways not positioned by this diff: their stored positions give the extent,
@@ -67,48 +69,34 @@ func (f *Fetcher) match(ctx context.Context, tx pgx.Tx, c *osmchange.Change) (*m
 	seenRef := map[int64]bool{}
 	for i := range els {
 		for _, n := range els[i].Nodes {
-			if _, ok := pos[n]; !ok && !seenRef[n] {
+			if _, ok := mt.pos[n]; !ok && !seenRef[n] {
 				seenRef[n] = true
 				refs = append(refs, n)
 			}
 		}
 	}
-	stored := map[elemKey]bool{}
 	if len(refs) > 0 {
-		rows, err := tx.Query(ctx, `SELECT DISTINCT ON (id) id, ST_X(geom), ST_Y(geom) FROM elements
-			WHERE type = 'n' AND id = ANY($1) ORDER BY id, version DESC`, refs)
+		stored, err := st.Positions(ctx, refs, false)
 		if err != nil {
-			return nil, fmt.Errorf("look up stored nodes: %w", err)
+			return nil, err
 		}
-		for rows.Next() {
-			var id int64
-			var x, y *float64
-			if err := rows.Scan(&id, &x, &y); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("look up stored nodes: %w", err)
-			}
-			stored[elemKey{osmchange.Node, id}] = true
-			if x != nil && y != nil {
-				pos[id] = orb.Point{*x, *y}
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("look up stored nodes: %w", err)
-		}
+		mt.addStored(stored)
 	}
 
-	keptEl := map[elemKey]bool{}
 	if planet {
 		for i := range m.keep {
 			m.keep[i] = true
 		}
 	} else {
-		// Which elements of the diff (and members of its relations) does the store hold?
-		var ids [3][]int64
+		// Which elements of the diff (and members of its relations) does the store hold
+		// from a diff or a seed?
+		var keys []elements.Key
+		asked := map[elemKey]bool{}
 		add := func(t byte, id int64) {
-			if !stored[elemKey{t, id}] {
-				ids[typeIndex(t)] = append(ids[typeIndex(t)], id)
+			k := key(t, id)
+			if !mt.tracked[k] && !asked[k] {
+				asked[k] = true
+				keys = append(keys, k)
 			}
 		}
 		for i := range els {
@@ -117,74 +105,29 @@ func (f *Fetcher) match(ctx context.Context, tx pgx.Tx, c *osmchange.Change) (*m
 				add(mem.Type, mem.Ref)
 			}
 		}
-		rows, err := tx.Query(ctx, `SELECT DISTINCT type, id FROM elements
-			WHERE (type = 'n' AND id = ANY($1)) OR (type = 'w' AND id = ANY($2)) OR (type = 'r' AND id = ANY($3))`,
-			ids[0], ids[1], ids[2])
+		known, err := st.Known(ctx, keys, elements.SourceAPI)
 		if err != nil {
-			return nil, fmt.Errorf("look up stored elements: %w", err)
+			return nil, err
 		}
-		for rows.Next() {
-			var t byte
-			var id int64
-			if err := rows.Scan(&t, &id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("look up stored elements: %w", err)
+		for k := range known {
+			mt.tracked[k] = true
+		}
+		mt.decide()
+		if f.API != nil {
+			n, err := mt.fill(ctx, tx, st)
+			if err != nil {
+				return nil, err
 			}
-			stored[elemKey{t, id}] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("look up stored elements: %w", err)
-		}
-		isKept := func(t byte, id int64) bool { return keptEl[elemKey{t, id}] || stored[elemKey{t, id}] }
-		// Nodes, then ways, then relations until nothing changes (relations of relations).
-		for i := range els {
-			e := &els[i]
-			if e.Type != osmchange.Node {
-				continue
-			}
-			if stored[elemKey{e.Type, e.ID}] || (e.HasCoords && f.Regions.Contains(orb.Point{e.Lon, e.Lat})) {
-				keptEl[elemKey{e.Type, e.ID}] = true
+			m.apiElements = n
+			if n > 0 {
+				mt.decide()
 			}
 		}
 		for i := range els {
-			e := &els[i]
-			if e.Type != osmchange.Way {
-				continue
-			}
-			if stored[elemKey{e.Type, e.ID}] {
-				keptEl[elemKey{e.Type, e.ID}] = true
-				continue
-			}
-			for _, n := range e.Nodes {
-				if isKept(osmchange.Node, n) {
-					keptEl[elemKey{e.Type, e.ID}] = true
-					break
-				}
-			}
+			m.keep[i] = mt.kept[key(els[i].Type, els[i].ID)]
 		}
-		for changed := true; changed; {
-			changed = false
-			for i := range els {
-				e := &els[i]
-				k := elemKey{e.Type, e.ID}
-				if e.Type != osmchange.Relation || keptEl[k] {
-					continue
-				}
-				keep := stored[k]
-				for _, mem := range e.Members {
-					if keep {
-						break
-					}
-					keep = isKept(mem.Type, mem.Ref)
-				}
-				if keep {
-					keptEl[k], changed = true, true
-				}
-			}
-		}
-		for i := range els {
-			m.keep[i] = keptEl[elemKey{els[i].Type, els[i].ID}]
+		if err := mt.memberWays(ctx, st); err != nil {
+			return nil, err
 		}
 	}
 
@@ -211,170 +154,246 @@ func (f *Fetcher) match(ctx context.Context, tx pgx.Tx, c *osmchange.Change) (*m
 			s.extend(orb.Point{e.Lon, e.Lat})
 		}
 		for _, n := range e.Nodes {
-			if p, ok := pos[n]; ok {
+			if p, ok := mt.pos[n]; ok {
 				s.extend(p)
+			}
+		}
+		// A relation's extent: its member nodes and the nodes of its member ways, where known.
+		for _, mem := range e.Members {
+			switch mem.Type {
+			case osmchange.Node:
+				if p, ok := mt.pos[mem.Ref]; ok {
+					s.extend(p)
+				}
+			case osmchange.Way:
+				ns, ok := mt.wayNodes[mem.Ref]
+				if !ok {
+					ns = mt.diffWayNodes(mem.Ref)
+				}
+				for _, n := range ns {
+					if p, ok := mt.pos[n]; ok {
+						s.extend(p)
+					}
+				}
 			}
 		}
 	}
 	return m, nil
 }
 
-func typeIndex(t byte) int {
-	switch t {
-	case osmchange.Node:
-		return 0
-	case osmchange.Way:
-		return 1
-	}
-	return 2
-}
-
-// writeElements inserts the kept element versions with one statement (arrays unnested
-// server-side). Versions already stored are left alone, or overwritten with force.
-func writeElements(ctx context.Context, tx pgx.Tx, c *osmchange.Change, m *matched, seq uint64, force bool) error {
-	n := m.kept
-	if n == 0 {
-		return nil
-	}
-	var (
-		types    = make([]string, 0, n)
-		ids      = make([]int64, 0, n)
-		versions = make([]int32, 0, n)
-		csets    = make([]int64, 0, n)
-		tss      = make([]time.Time, 0, n)
-		uids     = make([]*int64, 0, n)
-		users    = make([]*string, 0, n)
-		visible  = make([]bool, 0, n)
-		actions  = make([]string, 0, n)
-		tags     = make([]string, 0, n)
-		lons     = make([]*float64, 0, n)
-		lats     = make([]*float64, 0, n)
-		nodes    = make([]*string, 0, n)
-		members  = make([]*string, 0, n)
-	)
-	var buf []byte
-	for i := range c.Elements {
-		if !m.keep[i] {
+// memberWays reads from the store the nodes (and their locations) of the member ways of kept
+// relations that neither the diff nor the API fill gave, for the relations' extents.
+func (mt *matcher) memberWays(ctx context.Context, st elements.PG) error {
+	var keys []elements.Key
+	seen := map[int64]bool{}
+	for i := range mt.els {
+		e := &mt.els[i]
+		if e.Type != osmchange.Relation || !mt.kept[key(e.Type, e.ID)] {
 			continue
 		}
-		e := &c.Elements[i]
-		types = append(types, string(rune(e.Type)))
-		ids = append(ids, e.ID)
-		versions = append(versions, int32(e.Version))
-		csets = append(csets, e.Changeset)
-		tss = append(tss, e.Timestamp)
-		if e.UID != 0 {
-			u := e.UID
-			uids = append(uids, &u)
-		} else {
-			uids = append(uids, nil)
-		}
-		if e.User != "" {
-			u := e.User
-			users = append(users, &u)
-		} else {
-			users = append(users, nil)
-		}
-		visible = append(visible, e.Visible)
-		actions = append(actions, e.Action.String())
-		buf = appendTagsJSON(buf[:0], e.Tags)
-		tags = append(tags, string(buf))
-		if e.HasCoords {
-			lon, lat := e.Lon, e.Lat
-			lons, lats = append(lons, &lon), append(lats, &lat)
-		} else {
-			lons, lats = append(lons, nil), append(lats, nil)
-		}
-		if e.Type == osmchange.Way {
-			buf = append(buf[:0], '{')
-			for j, r := range e.Nodes {
-				if j > 0 {
-					buf = append(buf, ',')
-				}
-				buf = strconv.AppendInt(buf, r, 10)
+		for _, mem := range e.Members {
+			if mem.Type != osmchange.Way || seen[mem.Ref] {
+				continue
 			}
-			buf = append(buf, '}')
-			s := string(buf)
-			nodes = append(nodes, &s)
-		} else {
-			nodes = append(nodes, nil)
-		}
-		if e.Type == osmchange.Relation {
-			buf = appendMembersJSON(buf[:0], e.Members)
-			s := string(buf)
-			members = append(members, &s)
-		} else {
-			members = append(members, nil)
+			seen[mem.Ref] = true
+			if _, ok := mt.wayNodes[mem.Ref]; ok || mt.diffWayNodes(mem.Ref) != nil {
+				continue
+			}
+			keys = append(keys, key(osmchange.Way, mem.Ref))
 		}
 	}
-	conflict := `ON CONFLICT (type, id, version) DO NOTHING`
-	if force {
-		conflict = `ON CONFLICT (type, id, version) DO UPDATE SET changeset = EXCLUDED.changeset, ts = EXCLUDED.ts,
-			uid = EXCLUDED.uid, username = EXCLUDED.username, visible = EXCLUDED.visible, action = EXCLUDED.action,
-			tags = EXCLUDED.tags, geom = EXCLUDED.geom, nodes = EXCLUDED.nodes, members = EXCLUDED.members, seq = EXCLUDED.seq`
+	if len(keys) == 0 {
+		return nil
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO elements (type, id, version, changeset, ts, uid, username, visible, action, tags, geom, nodes, members, seq)
-		SELECT t::"char", id, v, cs, ts, uid, un, vis, act, tg::jsonb,
-			CASE WHEN lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(lon, lat), 4326) END,
-			nd::bigint[], mem::jsonb, $15
-		FROM unnest($1::text[], $2::bigint[], $3::int[], $4::bigint[], $5::timestamptz[], $6::bigint[], $7::text[],
-			$8::bool[], $9::text[], $10::text[], $11::float8[], $12::float8[], $13::text[], $14::text[])
-			AS u(t, id, v, cs, ts, uid, un, vis, act, tg, lon, lat, nd, mem)
-		`+conflict,
-		types, ids, versions, csets, tss, uids, users, visible, actions, tags, lons, lats, nodes, members, int64(seq))
+	ways, err := st.Latest(ctx, keys)
 	if err != nil {
-		return fmt.Errorf("write elements: %w", err)
+		return err
+	}
+	if mt.wayNodes == nil {
+		mt.wayNodes = map[int64][]int64{}
+	}
+	var need []int64
+	for _, w := range ways {
+		mt.wayNodes[w.ID] = w.Nodes
+		for _, n := range w.Nodes {
+			if _, ok := mt.pos[n]; !ok && !mt.answered[n] {
+				mt.answered[n] = true // asked below
+				need = append(need, n)
+			}
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	stored, err := st.Positions(ctx, need, false)
+	if err != nil {
+		return err
+	}
+	for id, p := range stored {
+		if p.HasCoords {
+			mt.pos[id] = orb.Point{p.Lon, p.Lat}
+		}
 	}
 	return nil
 }
 
-func appendJSONString(b []byte, s string) []byte {
-	if !strings.ContainsAny(s, "\"\\") && isPlainASCII(s) {
-		b = append(b, '"')
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	q, _ := json.Marshal(s)
-	return append(b, q...)
-}
-
-func isPlainASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] >= 0x7f {
-			return false
+// diffWayNodes returns the nodes of the newest version of way id in the diff (nil if none).
+func (mt *matcher) diffWayNodes(id int64) []int64 {
+	if mt.diffWays == nil {
+		mt.diffWays = map[int64][]int64{}
+		for i := range mt.els {
+			if e := &mt.els[i]; e.Type == osmchange.Way {
+				mt.diffWays[e.ID] = e.Nodes // versions are in document order: the newest last
+			}
 		}
 	}
-	return true
+	return mt.diffWays[id]
 }
 
-func appendTagsJSON(b []byte, tags []osmchange.Tag) []byte {
-	b = append(b, '{')
-	for i, t := range tags {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, t.Key)
-		b = append(b, ':')
-		b = appendJSONString(b, t.Value)
-	}
-	return append(b, '}')
+// matcher holds what the keep decision of one diff knows.
+type matcher struct {
+	f   *Fetcher
+	els []osmchange.Element
+	// node locations: the diff's, the store's, the API's
+	pos map[int64]orb.Point
+	// locations from the API (now or earlier: api rows): tested against the regions, once
+	check, in map[int64]bool
+	// elements the store holds from a diff or a seed
+	tracked map[elemKey]bool
+	// nodes the store holds (located or not: a deleted node's answer is no location)
+	answered map[int64]bool
+	// ways outside the diff looked up for relations: their nodes
+	wayNodes map[int64][]int64
+	diffWays map[int64][]int64 // ways of the diff: their nodes (built on first use)
+	kept     map[elemKey]bool
 }
 
-func appendMembersJSON(b []byte, ms []osmchange.Member) []byte {
-	b = append(b, '[')
-	for i, m := range ms {
-		if i > 0 {
-			b = append(b, ',')
+// addStored takes node positions read from the store.
+func (mt *matcher) addStored(stored map[int64]elements.Position) {
+	for id, p := range stored {
+		mt.answered[id] = true
+		if p.HasCoords {
+			mt.pos[id] = orb.Point{p.Lon, p.Lat}
 		}
-		b = append(b, `{"type":"`...)
-		b = append(b, m.Type)
-		b = append(b, `","ref":`...)
-		b = strconv.AppendInt(b, m.Ref, 10)
-		b = append(b, `,"role":`...)
-		b = appendJSONString(b, m.Role)
-		b = append(b, '}')
+		if p.Source == elements.SourceAPI {
+			if p.HasCoords {
+				mt.setCheck(id)
+			}
+		} else {
+			mt.tracked[key(osmchange.Node, id)] = true
+		}
 	}
-	return append(b, ']')
+}
+
+func (mt *matcher) setCheck(id int64) {
+	if mt.check == nil {
+		mt.check, mt.in = map[int64]bool{}, map[int64]bool{}
+	}
+	mt.check[id] = true
+}
+
+// nodeIn reports whether a node located by the API lies inside a region.
+func (mt *matcher) nodeIn(id int64) bool {
+	if !mt.check[id] {
+		return false
+	}
+	in, ok := mt.in[id]
+	if !ok {
+		in = mt.f.Regions.Contains(mt.pos[id])
+		mt.in[id] = in
+	}
+	return in
+}
+
+func (mt *matcher) isKept(t byte, id int64) bool {
+	k := key(t, id)
+	if mt.kept[k] || mt.tracked[k] {
+		return true
+	}
+	switch t {
+	case osmchange.Node:
+		return mt.nodeIn(id)
+	case osmchange.Way:
+		for _, n := range mt.wayNodes[id] {
+			if mt.isKept(osmchange.Node, n) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// decide computes kept: nodes, then ways, then relations until nothing changes (relations of
+// relations).
+func (mt *matcher) decide() {
+	els := mt.els
+	mt.kept = make(map[elemKey]bool, len(mt.kept))
+	for i := range els {
+		e := &els[i]
+		if e.Type != osmchange.Node {
+			continue
+		}
+		if mt.tracked[key(e.Type, e.ID)] || (e.HasCoords && mt.f.Regions.Contains(orb.Point{e.Lon, e.Lat})) {
+			mt.kept[key(e.Type, e.ID)] = true
+		}
+	}
+	for i := range els {
+		e := &els[i]
+		if e.Type != osmchange.Way {
+			continue
+		}
+		if mt.tracked[key(e.Type, e.ID)] {
+			mt.kept[key(e.Type, e.ID)] = true
+			continue
+		}
+		for _, n := range e.Nodes {
+			if mt.isKept(osmchange.Node, n) {
+				mt.kept[key(e.Type, e.ID)] = true
+				break
+			}
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for i := range els {
+			e := &els[i]
+			k := key(e.Type, e.ID)
+			if e.Type != osmchange.Relation || mt.kept[k] {
+				continue
+			}
+			keep := mt.tracked[k]
+			for _, mem := range e.Members {
+				if keep {
+					break
+				}
+				keep = mt.isKept(mem.Type, mem.Ref)
+			}
+			if keep {
+				mt.kept[k], changed = true, true
+			}
+		}
+	}
+}
+
+// writeElements inserts the kept element versions with one statement. Versions already stored
+// are left alone, or overwritten with force.
+func writeElements(ctx context.Context, tx pgx.Tx, c *osmchange.Change, m *matched, seq uint64, force bool) error {
+	if m.kept == 0 {
+		return nil
+	}
+	els := c.Elements
+	if m.kept < len(els) {
+		els = make([]osmchange.Element, 0, m.kept)
+		for i := range c.Elements {
+			if m.keep[i] {
+				els = append(els, c.Elements[i])
+			}
+		}
+	}
+	if err := (elements.PG{DB: tx}).Write(ctx, els, elements.SourceDiff, int64(seq), force); err != nil {
+		return fmt.Errorf("write elements: %w", err)
+	}
+	return nil
 }
 
 // writeChangesets records each tracked changeset's share of this diff and recomputes its edit
@@ -450,3 +469,5 @@ func writeChangesets(ctx context.Context, tx pgx.Tx, m *matched, seq uint64) (in
 	}
 	return len(ids), nil
 }
+
+func key(t byte, id int64) elemKey { return elemKey{Type: t, ID: id} }

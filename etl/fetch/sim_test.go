@@ -16,16 +16,25 @@ import (
 	"github.com/osmtrack/osmtrack/etl/config"
 	"github.com/osmtrack/osmtrack/etl/dbtest"
 	"github.com/osmtrack/osmtrack/etl/metrics"
+	"github.com/osmtrack/osmtrack/etl/osmapi"
 	"github.com/osmtrack/osmtrack/etl/sim"
 )
 
 const simStart = sim.DefaultStartSeq
 
 // serialRun applies the whole simulated feed with one pointer: the reference result.
-func serialRun(t *testing.T, dir, url string) map[string]string {
+// With api, the simulator's API fills in locations as `osmtrack fetch` does.
+func serialRun(t *testing.T, dir, url string, api bool) map[string]string {
 	t.Helper()
 	db := pg(t)
 	f := newFetcher(db, url, simRegion(t, dir))
+	if api {
+		c, err := osmapi.New(osmapi.Options{BaseURL: url + "/api/0.6/", RequestsPerSecond: 1000, Burst: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.API = c
+	}
 	if _, err := f.Run(context.Background(), Options{Pointer: "minute", Start: fmt.Sprint(simStart)}); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +55,7 @@ func sameTables(t *testing.T, want, got map[string]string) {
 func TestBackfillConcurrentWithLive(t *testing.T) {
 	dir := simDir(t, sim.ProfileRegion, 10)
 	srv := simServer(t, dir, sim.Faults{Latency: 5 * time.Millisecond})
-	want := serialRun(t, dir, srv.URL)
+	want := serialRun(t, dir, srv.URL, false)
 
 	db := pg(t)
 	regions := simRegion(t, dir)
@@ -169,6 +178,7 @@ func writeConfig(t *testing.T, dir, url string) string {
 	cfg := fmt.Sprintf(`osm:
   replication_url: %s/replication/minute/
   changeset_replication_url: %s/replication/changesets/
+  api_url: %s/api/0.6/
   retries: 1
   retry_backoff: 10ms
 regions:
@@ -180,7 +190,9 @@ fetch:
   max_duration: 5m
 log:
   format: json
-`, url, url, filepath.Join(dir, "region.poly"), simStart)
+analyse:
+  api_requests_per_second: 100
+`, url, url, url, filepath.Join(dir, "region.poly"), simStart)
 	p := filepath.Join(t.TempDir(), "osmtrack.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -205,7 +217,7 @@ func TestKill(t *testing.T) {
 	dir := simDir(t, sim.ProfileRegion, 10)
 	bin := osmtrackBinary(t)
 	srv := simServer(t, dir, sim.Faults{Latency: 60 * time.Millisecond})
-	want := serialRun(t, dir, srv.URL)
+	want := serialRun(t, dir, srv.URL, true)
 	cfg := writeConfig(t, dir, srv.URL)
 
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {

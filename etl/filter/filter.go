@@ -10,12 +10,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/paulmach/orb"
 
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/region"
 	"github.com/osmtrack/osmtrack/etl/rules"
 )
@@ -309,78 +311,109 @@ func (f *Filter) batch(ctx context.Context, o Options, env *regionEnvelopes, aft
 	return len(batch), ids[len(ids)-1], nil
 }
 
-var typeNames = map[string]string{"n": "node", "w": "way", "r": "relation"}
-
 // loadElements reads the batch's element versions with their previous versions, and the
-// locations of the nodes of its ways that the changeset did not edit itself.
+// locations of the nodes of its ways and relations (member nodes, and the nodes of member ways)
+// that the changeset did not edit itself, each with where its location came from.
 func loadElements(ctx context.Context, tx pgx.Tx, ids []int64, byID map[int64]*rules.Changeset) error {
-	rows, err := tx.Query(ctx, `SELECT e.changeset, e.type::text, e.id, e.version, COALESCE(e.action, CASE WHEN e.visible THEN 'modify' ELSE 'delete' END),
-			e.tags, ST_X(e.geom), ST_Y(e.geom), e.nodes,
-			p.version, p.tags, ST_X(p.geom), ST_Y(p.geom)
-		FROM elements e
-		LEFT JOIN LATERAL (SELECT version, tags, geom FROM elements p
-			WHERE p.type = e.type AND p.id = e.id AND p.version < e.version ORDER BY p.version DESC LIMIT 1) p ON true
-		WHERE e.changeset = ANY($1)
-		ORDER BY e.changeset, e.type, e.id, e.version`, ids)
+	st := elements.PG{DB: tx}
+	els, err := st.ChangesetElements(ctx, ids)
 	if err != nil {
-		return fmt.Errorf("filter: read elements: %w", err)
+		return fmt.Errorf("filter: %w", err)
+	}
+	vkeys := make([]elements.VKey, len(els))
+	for i := range els {
+		vkeys[i] = els[i].VKey()
+	}
+	prev, err := st.Previous(ctx, vkeys)
+	if err != nil {
+		return fmt.Errorf("filter: %w", err)
 	}
 	type wayNodes struct {
 		cs    int64
-		way   int64
+		ref   string // "way/7" or "way/7 of relation/9"
 		nodes []int64
 	}
 	var ways []wayNodes
+	var memberWays []elements.Key
+	type relWay struct {
+		cs  int64
+		rel int64
+	}
+	relOfWay := map[int64][]relWay{}
 	edited := map[int64]map[int64]bool{} // changeset -> node ids it edited
-	for rows.Next() {
-		var (
-			csID, id    int64
-			typ, action string
-			version     int32
-			tags        map[string]string
-			x, y        *float64
-			nodes       []int64
-			pv          *int32
-			ptags       map[string]string
-			px, py      *float64
-		)
-		if err := rows.Scan(&csID, &typ, &id, &version, &action, &tags, &x, &y, &nodes, &pv, &ptags, &px, &py); err != nil {
-			rows.Close()
-			return fmt.Errorf("filter: read elements: %w", err)
-		}
-		cs := byID[csID]
+	editedWay := map[int64]map[int64]bool{}
+	for i := range els {
+		e := &els[i]
+		cs := byID[e.Changeset]
 		if cs == nil {
 			continue
 		}
-		el := rules.Element{Type: typeNames[typ], ID: id, Version: int(version), Action: action, Tags: tags}
-		if x != nil && y != nil {
-			el.Point = &orb.Point{*x, *y}
+		action := e.Action.String()
+		if action == "" {
+			action = "delete"
+			if e.Visible {
+				action = "modify"
+			}
 		}
-		if pv != nil {
-			el.Old = &rules.Version{Version: int(*pv), Tags: ptags}
-			if px != nil && py != nil {
-				el.Old.Point = &orb.Point{*px, *py}
+		el := rules.Element{Type: elements.TypeName(e.Type), ID: e.ID, Version: e.Version, Action: action, Tags: e.TagMap(),
+			Source: string(e.Source)}
+		if e.HasCoords {
+			el.Point = &orb.Point{e.Lon, e.Lat}
+		}
+		if p, ok := prev[e.VKey()]; ok {
+			el.Old = &rules.Version{Version: p.Version, Tags: p.TagMap(), Source: string(p.Source)}
+			if p.HasCoords {
+				el.Old.Point = &orb.Point{p.Lon, p.Lat}
 			}
 		}
 		cs.Elements = append(cs.Elements, el)
-		switch typ {
-		case "n":
-			if edited[csID] == nil {
-				edited[csID] = map[int64]bool{}
+		if edited[e.Changeset] == nil {
+			edited[e.Changeset], editedWay[e.Changeset] = map[int64]bool{}, map[int64]bool{}
+		}
+		switch e.Type {
+		case elements.Node:
+			edited[e.Changeset][e.ID] = true
+		case elements.Way:
+			editedWay[e.Changeset][e.ID] = true
+			if len(e.Nodes) > 0 {
+				ways = append(ways, wayNodes{e.Changeset, "way/" + strconv.FormatInt(e.ID, 10), e.Nodes})
 			}
-			edited[csID][id] = true
-		case "w":
-			if edited[csID] == nil {
-				edited[csID] = map[int64]bool{}
+		case elements.Relation:
+			var nodes []int64
+			for _, m := range e.Members {
+				switch m.Type {
+				case elements.Node:
+					nodes = append(nodes, m.Ref)
+				case elements.Way:
+					if len(relOfWay[m.Ref]) == 0 {
+						memberWays = append(memberWays, elements.Key{Type: elements.Way, ID: m.Ref})
+					}
+					relOfWay[m.Ref] = append(relOfWay[m.Ref], relWay{e.Changeset, e.ID})
+				}
 			}
 			if len(nodes) > 0 {
-				ways = append(ways, wayNodes{csID, id, nodes})
+				ways = append(ways, wayNodes{e.Changeset, "relation/" + strconv.FormatInt(e.ID, 10), nodes})
 			}
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("filter: read elements: %w", err)
+	// Member ways the changeset did not edit: their newest stored version's nodes.
+	const maxMemberWays = 10_000 // bound the lookup for huge relations; the rest stay unlocated
+	if len(memberWays) > maxMemberWays {
+		memberWays = memberWays[:maxMemberWays]
+	}
+	if len(memberWays) > 0 {
+		mws, err := st.Latest(ctx, memberWays)
+		if err != nil {
+			return fmt.Errorf("filter: %w", err)
+		}
+		for _, w := range mws {
+			for _, r := range relOfWay[w.ID] {
+				if editedWay[r.cs][w.ID] || len(w.Nodes) == 0 {
+					continue // its own version gives its nodes
+				}
+				ways = append(ways, wayNodes{r.cs, "way/" + strconv.FormatInt(w.ID, 10) + " of relation/" + strconv.FormatInt(r.rel, 10), w.Nodes})
+			}
+		}
 	}
 	if len(ways) == 0 {
 		return nil
@@ -399,23 +432,8 @@ func loadElements(ctx context.Context, tx pgx.Tx, ids []int64, byID map[int64]*r
 	if len(need) == 0 {
 		return nil
 	}
-	pos := make(map[int64]orb.Point, len(need))
-	prow, err := tx.Query(ctx, `SELECT DISTINCT ON (id) id, ST_X(geom), ST_Y(geom) FROM elements
-		WHERE type = 'n' AND id = ANY($1) AND geom IS NOT NULL ORDER BY id, version DESC`, need)
+	pos, err := st.Positions(ctx, need, true)
 	if err != nil {
-		return fmt.Errorf("filter: read way nodes: %w", err)
-	}
-	for prow.Next() {
-		var id int64
-		var x, y float64
-		if err := prow.Scan(&id, &x, &y); err != nil {
-			prow.Close()
-			return fmt.Errorf("filter: read way nodes: %w", err)
-		}
-		pos[id] = orb.Point{x, y}
-	}
-	prow.Close()
-	if err := prow.Err(); err != nil {
 		return fmt.Errorf("filter: read way nodes: %w", err)
 	}
 	for _, w := range ways {
@@ -423,7 +441,8 @@ func loadElements(ctx context.Context, tx pgx.Tx, ids []int64, byID map[int64]*r
 		for _, n := range w.nodes {
 			if p, ok := pos[n]; ok && !edited[w.cs][n] {
 				edited[w.cs][n] = true // once per changeset
-				cs.EditPoints = append(cs.EditPoints, rules.EditPoint{Point: p, Ref: fmt.Sprintf("node/%d of way/%d", n, w.way)})
+				cs.EditPoints = append(cs.EditPoints, rules.EditPoint{Point: orb.Point{p.Lon, p.Lat},
+					Ref: fmt.Sprintf("node/%d of %s", n, w.ref), Source: string(p.Source)})
 			}
 		}
 	}

@@ -256,6 +256,15 @@ labels:
 	addChangeset(t, db, 12, true, nil, `{}`)
 	exec(t, db, `INSERT INTO elements (type, id, version, changeset, ts, visible, action, tags, nodes)
 		VALUES ('w', 7, 2, 12, now(), true, 'modify', '{"highway":"residential"}', '{100,101}')`)
+	// Changeset 13 changes only a tag of a relation whose member way 7 the store knows; node 102,
+	// a member too, was located by the API.
+	addNode(t, db, 9, 102, 4, "modify", f64(13.42), f64(52.52), `{}`)
+	exec(t, db, `UPDATE elements SET source = 'api', action = NULL WHERE type = 'n' AND id = 102`)
+	exec(t, db, `UPDATE elements SET source = 'seed' WHERE type = 'n' AND id = 101`)
+	addChangeset(t, db, 13, true, nil, `{}`)
+	exec(t, db, `INSERT INTO elements (type, id, version, changeset, ts, visible, action, tags, members, source)
+		VALUES ('r', 30, 2, 13, now(), true, 'modify', '{"type":"route"}',
+			'[{"type":"n","ref":102,"role":"stop"},{"type":"w","ref":7,"role":""}]', 'diff')`)
 
 	if _, err := (&Filter{DB: db, Rules: set}).Run(ctx, Options{BatchSize: 10}); err != nil {
 		t.Fatal(err)
@@ -274,6 +283,22 @@ labels:
 	}
 	if s, _ := stateOf(t, db, 10); s != "done" {
 		t.Errorf("changeset 10 is %s: a normal run must not touch other states", s)
+	}
+	// The relation's edit locations: its member node and its member way's nodes, each naming
+	// where its location came from.
+	if s, r := stateOf(t, db, 13); s != "filtered" || !strings.Contains(r, "node/102 of relation/30 at 52.52000,13.42000, location from api") {
+		t.Errorf("relation tag change: %s %q", s, r)
+	}
+	w = labelsOf(t, db, 13)["in-berlin"].evidence.Evidence
+	if len(w) != 1 || !strings.Contains(w[0].Detail, "3 of 3 edit locations inside berlin") {
+		t.Errorf("relation evidence %+v", w)
+	}
+	var ev string
+	if err := db.QueryRow(ctx, `SELECT evidence::text FROM changeset_labels WHERE changeset_id = 12`).Scan(&ev); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ev, "node/100 of way/7 at 52.52000,13.40000, location from api") {
+		t.Errorf("way node evidence without where its location came from: %s", ev)
 	}
 }
 

@@ -520,7 +520,7 @@ func (s *scanner) element(c *Change, a Action, typ byte) {
 	if !e.HasCoords {
 		e.Lat, e.Lon = 0, 0
 	}
-	s.limit(len(e.User), s.lim.MaxValueBytes, func() string { return "bytes in the user name of " + e.Key() })
+	s.limit(len(e.User), s.lim.MaxValueBytes, func() string { return "bytes in the user name of " + refOf(&e) })
 	if !selfClosing {
 		s.children(&e)
 	}
@@ -569,10 +569,10 @@ func (s *scanner) children(e *Element) {
 					s.fail("unknown attribute")
 				}
 			}
-			s.limit(len(t.Key), s.lim.MaxValueBytes, func() string { return "bytes in a tag key of " + e.Key() })
-			s.limit(len(t.Value), s.lim.MaxValueBytes, func() string { return "bytes in the value of tag " + t.Key + " of " + e.Key() })
+			s.limit(len(t.Key), s.lim.MaxValueBytes, func() string { return "bytes in a tag key of " + refOf(e) })
+			s.limit(len(t.Value), s.lim.MaxValueBytes, func() string { return "bytes in the value of tag " + t.Key + " of " + refOf(e) })
 			tags = append(tags, t)
-			s.limit(len(tags), s.lim.MaxTags, func() string { return "tags in " + e.Key() })
+			s.limit(len(tags), s.lim.MaxTags, func() string { return "tags in " + refOf(e) })
 		case e.Type == Way && s.peek("<nd "):
 			s.i += len("<nd")
 			var ref int64
@@ -591,7 +591,7 @@ func (s *scanner) children(e *Element) {
 				sr, ref = true, s.int64(v)
 			}
 			nodes = append(nodes, ref)
-			s.limit(len(nodes), s.lim.MaxWayNodes, func() string { return "nodes in " + e.Key() })
+			s.limit(len(nodes), s.lim.MaxWayNodes, func() string { return "nodes in " + refOf(e) })
 		case e.Type == Relation && s.peek("<member "):
 			s.i += len("<member")
 			var m Member
@@ -637,9 +637,9 @@ func (s *scanner) children(e *Element) {
 			if !st {
 				s.fail("member without type")
 			}
-			s.limit(len(m.Role), s.lim.MaxValueBytes, func() string { return "bytes in a member role of " + e.Key() })
+			s.limit(len(m.Role), s.lim.MaxValueBytes, func() string { return "bytes in a member role of " + refOf(e) })
 			membs = append(membs, m)
-			s.limit(len(membs), s.lim.MaxMembers, func() string { return "members in " + e.Key() })
+			s.limit(len(membs), s.lim.MaxMembers, func() string { return "members in " + refOf(e) })
 		default:
 			s.endTag(end)
 			if len(tags) > 0 {

@@ -15,85 +15,41 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"time"
+
+	"github.com/osmtrack/osmtrack/etl/elements"
 )
 
-// Action is what an element version does.
-type Action uint8
+// The element types of etl/elements: a decoded diff is a list of element store versions.
+type (
+	// Action is what an element version does.
+	Action = elements.Action
+	// Tag is one key/value pair, in document order.
+	Tag = elements.Tag
+	// Member is a relation member.
+	Member = elements.Member
+	// Element is one element version with the action that carries it.
+	Element = elements.Element
+)
 
 // The actions of an osmChange.
 const (
-	Create Action = iota + 1
-	Modify
-	Delete
+	Create = elements.Create
+	Modify = elements.Modify
+	Delete = elements.Delete
 )
-
-func (a Action) String() string {
-	switch a {
-	case Create:
-		return "create"
-	case Modify:
-		return "modify"
-	case Delete:
-		return "delete"
-	}
-	return fmt.Sprintf("action(%d)", a)
-}
 
 // Element types, as stored in elements.type.
 const (
-	Node     byte = 'n'
-	Way      byte = 'w'
-	Relation byte = 'r'
+	Node     = elements.Node
+	Way      = elements.Way
+	Relation = elements.Relation
 )
 
 // TypeName is the XML name of an element type byte.
-func TypeName(t byte) string {
-	switch t {
-	case Node:
-		return "node"
-	case Way:
-		return "way"
-	case Relation:
-		return "relation"
-	}
-	return fmt.Sprintf("type(%q)", t)
-}
+func TypeName(t byte) string { return elements.TypeName(t) }
 
-// Tag is one key/value pair, in document order.
-type Tag struct {
-	Key, Value string
-}
-
-// Member is a relation member.
-type Member struct {
-	Type byte // Node, Way or Relation
-	Ref  int64
-	Role string
-}
-
-// Element is one element version with the action that carries it.
-type Element struct {
-	Action    Action
-	Type      byte // Node, Way or Relation
-	ID        int64
-	Version   int
-	Changeset int64
-	Timestamp time.Time
-	UID       int64
-	User      string
-	// Visible is the visible attribute when present, otherwise Action != Delete.
-	Visible bool
-	// HasCoords reports that both lat and lon were present (nodes only).
-	HasCoords bool
-	Lat, Lon  float64
-	Tags      []Tag
-	Nodes     []int64  // ways
-	Members   []Member // relations
-}
-
-// Key identifies an element version.
-func (e *Element) Key() string { return fmt.Sprintf("%s %d v%d", TypeName(e.Type), e.ID, e.Version) }
+// ref names an element version in errors: "node 5 v2".
+func refOf(e *Element) string { return fmt.Sprintf("%s %d v%d", TypeName(e.Type), e.ID, e.Version) }
 
 // Change is a decoded osmChange.
 type Change struct {
@@ -167,40 +123,40 @@ func (c *Change) Check() error {
 		case e.Type != Node && e.Type != Way && e.Type != Relation:
 			return fmt.Errorf("element %d: unknown type %q", i, e.Type)
 		case e.ID <= 0:
-			return fmt.Errorf("%s: id must be positive", e.Key())
+			return fmt.Errorf("%s: id must be positive", refOf(e))
 		case e.Version < 1:
-			return fmt.Errorf("%s: version must be at least 1", e.Key())
+			return fmt.Errorf("%s: version must be at least 1", refOf(e))
 		case e.Version > math.MaxInt32:
-			return fmt.Errorf("%s: version %d out of range (elements.version is an integer, at most %d)", e.Key(), e.Version, math.MaxInt32)
+			return fmt.Errorf("%s: version %d out of range (elements.version is an integer, at most %d)", refOf(e), e.Version, math.MaxInt32)
 		case e.Changeset <= 0:
-			return fmt.Errorf("%s: changeset must be positive", e.Key())
+			return fmt.Errorf("%s: changeset must be positive", refOf(e))
 		case e.Timestamp.IsZero():
-			return fmt.Errorf("%s: no timestamp", e.Key())
+			return fmt.Errorf("%s: no timestamp", refOf(e))
 		}
 		if e.Type == Node && e.Action != Delete {
 			if !e.HasCoords {
-				return fmt.Errorf("%s: no lat/lon", e.Key())
+				return fmt.Errorf("%s: no lat/lon", refOf(e))
 			}
 		}
 		if e.HasCoords && (math.IsNaN(e.Lat) || math.IsNaN(e.Lon) || e.Lat < -90 || e.Lat > 90 || e.Lon < -180 || e.Lon > 180) {
-			return fmt.Errorf("%s: coordinates lat=%v lon=%v out of range", e.Key(), e.Lat, e.Lon)
+			return fmt.Errorf("%s: coordinates lat=%v lon=%v out of range", refOf(e), e.Lat, e.Lon)
 		}
 		for _, n := range e.Nodes {
 			if n <= 0 {
-				return fmt.Errorf("%s: references node %d, which nobody can know (ids are positive)", e.Key(), n)
+				return fmt.Errorf("%s: references node %d, which nobody can know (ids are positive)", refOf(e), n)
 			}
 		}
 		for _, m := range e.Members {
 			if m.Type != Node && m.Type != Way && m.Type != Relation {
-				return fmt.Errorf("%s: member of unknown type", e.Key())
+				return fmt.Errorf("%s: member of unknown type", refOf(e))
 			}
 			if m.Ref <= 0 {
-				return fmt.Errorf("%s: references %s %d, which nobody can know (ids are positive)", e.Key(), TypeName(m.Type), m.Ref)
+				return fmt.Errorf("%s: references %s %d, which nobody can know (ids are positive)", refOf(e), TypeName(m.Type), m.Ref)
 			}
 		}
 		k := [2]int64{int64(e.Type)<<56 ^ int64(e.Version), e.ID}
 		if _, dup := seen[k]; dup {
-			return fmt.Errorf("%s appears twice", e.Key())
+			return fmt.Errorf("%s appears twice", refOf(e))
 		}
 		seen[k] = struct{}{}
 	}

@@ -256,17 +256,17 @@ func diff(a, b *Change) string {
 	for i := range a.Elements {
 		x, y := a.Elements[i], b.Elements[i]
 		if !x.Timestamp.Equal(y.Timestamp) {
-			return "timestamps differ at " + x.Key()
+			return "timestamps differ at " + refOf(&x)
 		}
 		x.Timestamp = y.Timestamp
 		if math.Float64bits(x.Lat) != math.Float64bits(y.Lat) || math.Float64bits(x.Lon) != math.Float64bits(y.Lon) {
 			if !(math.IsNaN(x.Lat) && math.IsNaN(y.Lat)) && !(math.IsNaN(x.Lon) && math.IsNaN(y.Lon)) {
-				return "coordinates differ at " + x.Key()
+				return "coordinates differ at " + refOf(&x)
 			}
 		}
 		x.Lat, x.Lon, y.Lat, y.Lon = 0, 0, 0, 0
 		if !reflect.DeepEqual(x, y) {
-			return "elements differ: fast " + x.Key() + " vs reference " + y.Key()
+			return "elements differ: fast " + refOf(&x) + " vs reference " + refOf(&y)
 		}
 	}
 	return ""

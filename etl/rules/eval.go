@@ -114,26 +114,29 @@ func (ec *evalCtx) edits(r *region.Region) regionHit {
 		}
 	}
 	h := regionHit{r: r}
-	check := func(p orb.Point, ref func() string) {
+	check := func(p orb.Point, ref func() string, src string) {
 		h.total++
 		if r.Contains(p) {
 			h.n++
 			if h.first == "" {
 				h.first = ref() + " at " + fmtPoint(p)
+				if src != "" {
+					h.first += ", location from " + src
+				}
 			}
 		}
 	}
 	for i := range ec.cs.Elements {
 		e := &ec.cs.Elements[i]
 		if e.Point != nil {
-			check(*e.Point, e.Ref)
+			check(*e.Point, e.Ref, e.Source)
 		}
 		if e.Old != nil && e.Old.Point != nil && (e.Point == nil || *e.Old.Point != *e.Point) {
-			check(*e.Old.Point, func() string { return e.Ref() + " (previous location)" })
+			check(*e.Old.Point, func() string { return e.Ref() + " (previous location)" }, e.Old.Source)
 		}
 	}
 	for _, ep := range ec.cs.EditPoints {
-		check(ep.Point, func() string { return ep.Ref })
+		check(ep.Point, func() string { return ep.Ref }, ep.Source)
 	}
 	ec.hits = append(ec.hits, h)
 	return h

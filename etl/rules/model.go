@@ -77,6 +77,7 @@ type Element struct {
 	Tags    map[string]string
 	Point   *orb.Point // a node's location (nil for ways, relations, and deletes without one)
 	Old     *Version   // the previous version, when known
+	Source  string     // where the version (and so Point) came from: diff, seed, api, download ("" unknown)
 }
 
 // Version is a previous version of an element.
@@ -84,6 +85,7 @@ type Version struct {
 	Version int
 	Tags    map[string]string
 	Point   *orb.Point
+	Source  string // where it came from: diff, seed, api, download ("" unknown)
 }
 
 // Ref is "node/123 v4".
@@ -93,8 +95,9 @@ func (e *Element) Ref() string {
 
 // EditPoint is a location touched by an edit, with what it is (e.g. "node/5 of way/7").
 type EditPoint struct {
-	Point orb.Point
-	Ref   string
+	Point  orb.Point
+	Ref    string
+	Source string // where the location came from: diff, seed, api, download ("" unknown)
 }
 
 // Label is a label a rule gave a changeset, with the evidence.

@@ -1,0 +1,136 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/osmtrack/osmtrack/etl/osmapi"
+	"github.com/osmtrack/osmtrack/etl/sim"
+)
+
+func trackedIDs(t *testing.T, db *pgxpool.Pool) []int64 {
+	t.Helper()
+	var ids []int64
+	if err := db.QueryRow(context.Background(), `SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM changesets WHERE tracked`).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// The API fill on an unseeded store, region profile of the simulator: ways and relations whose
+// nodes neither the diff nor the store knows are located with the API's multi-fetch, so their
+// changesets are kept; the answers are stored (source api) and not asked for again.
+func TestAPIFill(t *testing.T) {
+	const minutes = 30
+	dir := simDir(t, sim.ProfileRegion, minutes)
+	srv := simServer(t, dir, sim.Faults{})
+	ctx := context.Background()
+	regions := simRegion(t, dir)
+	run := func(withAPI bool) (*pgxpool.Pool, *osmapi.Client) {
+		db := pg(t)
+		// The metadata first: the changesets' bboxes say which could touch the region.
+		if _, err := newCSFetcher(db, srv.URL, regions).RunChangesets(ctx, Options{Pointer: "changesets", Start: fmt.Sprint(simStart)}); err != nil {
+			t.Fatal(err)
+		}
+		fd := newFetcher(db, srv.URL, regions)
+		var c *osmapi.Client
+		if withAPI {
+			var err error
+			c, err = osmapi.New(osmapi.Options{BaseURL: srv.URL + "/api/0.6/", RequestsPerSecond: 1000, Burst: 100, MaxURLLength: 2000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fd.API = c
+		}
+		res, err := fd.Run(ctx, Options{Pointer: "minute", Start: fmt.Sprint(simStart)})
+		if err != nil || res.Applied != minutes {
+			t.Fatalf("fetch: %+v %v", res, err)
+		}
+		return db, c
+	}
+	plain, _ := run(false)
+	filled, api := run(true)
+	without, with := trackedIDs(t, plain), trackedIDs(t, filled)
+	for _, id := range without {
+		if !slices.Contains(with, id) {
+			t.Errorf("changeset %d kept without the API, dropped with it", id)
+		}
+	}
+	if len(with) <= len(without) {
+		t.Fatalf("the API fill kept %d changesets, no more than without it (%d)", len(with), len(without))
+	}
+	requests, _, _ := api.Stats()
+	apiRows := count(t, filled, `SELECT count(*) FROM elements WHERE source = 'api'`)
+	t.Logf("%d diffs: %d changesets kept without the API, %d with it; %d API requests, %d element versions stored from the API",
+		minutes, len(without), len(with), requests, apiRows)
+	if apiRows == 0 {
+		t.Fatal("no element stored from the API")
+	}
+	// The budget (docs/fetch.md): at most three requests a diff at this URL length here.
+	if requests > 3*minutes {
+		t.Errorf("%d API requests for %d diffs", requests, minutes)
+	}
+	// Every tracked changeset has an extent: its ways' and relations' nodes are located.
+	if n := count(t, filled, `SELECT count(*) FROM changesets WHERE tracked AND edit_extent IS NULL`); n > 0 {
+		rows, _ := filled.Query(ctx, `SELECT e.changeset, e.type::text, e.id, e.version, e.nodes, e.members::text FROM elements e JOIN changesets c ON c.id = e.changeset WHERE c.tracked AND c.edit_extent IS NULL`)
+		for rows.Next() {
+			var cs, id int64
+			var typ string
+			var v int
+			var nodes []int64
+			var mem *string
+			rows.Scan(&cs, &typ, &id, &v, &nodes, &mem)
+			t.Log(cs, typ, id, v, nodes, *mem)
+		}
+		rows.Close()
+		t.Errorf("%d tracked changesets without an edit extent (%d without the API)", n,
+			count(t, plain, `SELECT count(*) FROM changesets WHERE tracked AND edit_extent IS NULL`))
+	}
+	// Nothing is asked twice: applying every diff again asks for nothing the store has.
+	fd := newFetcher(filled, srv.URL, regions)
+	fd.API = api
+	if _, err := fd.Run(ctx, Options{Pointer: "again", FromSeq: simStart, ToSeq: simStart + minutes - 1, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	again, _, _ := api.Stats()
+	if again > requests+requests/10 {
+		t.Errorf("re-applying the diffs asked the API %d more times (first pass: %d)", again-requests, requests)
+	}
+	if got := trackedIDs(t, filled); !slices.Equal(got, with) {
+		t.Errorf("re-applying changed the tracked changesets: %d, was %d", len(got), len(with))
+	}
+}
+
+// A failing API fails the diff like any other fetch failure: an error naming what failed, the
+// pointer held, nothing written.
+func TestAPIFillFailure(t *testing.T) {
+	const minutes = 30
+	dir := simDir(t, sim.ProfileRegion, minutes)
+	srv := simServer(t, dir, sim.Faults{Status5xxRate: 1, Only: "/api/"})
+	ctx := context.Background()
+	db := pg(t)
+	fd := newFetcher(db, srv.URL, simRegion(t, dir))
+	api, err := osmapi.New(osmapi.Options{BaseURL: srv.URL + "/api/0.6/", RequestsPerSecond: 1000, Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd.API = api
+	res, err := fd.Run(ctx, Options{Pointer: "minute", Start: fmt.Sprint(simStart)})
+	var se *SeqError
+	if err == nil || !errors.As(err, &se) || !strings.Contains(err.Error(), "API fill") || !strings.Contains(err.Error(), "HTTP 5") {
+		t.Fatalf("run: %+v, %v; want a SeqError naming the API fill", res, err)
+	}
+	t.Log(err)
+	if got := pointerSeq(t, db, "minute"); got != int64(se.Seq)-1 {
+		t.Errorf("pointer at %d, want %d (held before the failed diff)", got, se.Seq-1)
+	}
+	if n := count(t, db, `SELECT count(*) FROM elements WHERE seq = $1 OR source = 'api'`, int64(se.Seq)); n != 0 {
+		t.Errorf("%d element rows of the failed diff", n)
+	}
+}
