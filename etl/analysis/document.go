@@ -108,6 +108,9 @@ type Element struct {
 	PrevUser    string `json:"prev_user,omitempty"`
 	PrevUID     int64  `json:"prev_uid,omitempty"`
 	PrevVersion int    `json:"prev_version,omitempty"`
+	// PrevSource is where the previous version (its location, tags, nodes) came from: diff (a
+	// minutely diff), seed (an extract), api (the OSM API) or download (a changeset download).
+	PrevSource string `json:"prev_source,omitempty"`
 	// Label is what a person reads: `highway=residential "Main Street"`, else `node 123`.
 	Label string `json:"label"`
 	// LengthM is the way's length after the change (before it, for a deletion), when known.

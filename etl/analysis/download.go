@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/osmapi"
 	"github.com/osmtrack/osmtrack/etl/osmchange"
 )
@@ -87,6 +88,9 @@ func (s *state) complete(ctx context.Context, in Input, elems []Elem, now time.T
 	if err != nil {
 		return nil, fmt.Errorf("changeset download: GET %s: %w", path, err)
 	}
+	for i := range got {
+		got[i].Source = elements.SourceDownload
+	}
 	if s.a.Store != nil {
 		if err := s.a.Store.Put(ctx, got); err != nil {
 			return nil, fmt.Errorf("element store: put changeset download: %w", err)
@@ -132,7 +136,7 @@ func decodeDownload(id int64, body []byte) ([]Elem, error) {
 	for i := range c.Elements {
 		x := &c.Elements[i]
 		if x.Changeset != id {
-			return nil, fmt.Errorf("%s belongs to changeset %d, not %d", x.Key(), x.Changeset, id)
+			return nil, fmt.Errorf("%s belongs to changeset %d, not %d", x.Ref(), x.Changeset, id)
 		}
 		e := Elem{Type: x.Type, ID: x.ID, Version: x.Version, Changeset: x.Changeset, TS: x.Timestamp.UTC(), UID: x.UID,
 			User: x.User, Visible: x.Visible && x.Action != osmchange.Delete, Action: x.Action.String(),

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/paulmach/osm"
+
+	"github.com/osmtrack/osmtrack/etl/elements"
 )
 
 // Elem is one element version, normalised from paulmach/osm objects or store rows.
@@ -26,6 +28,9 @@ type Elem struct {
 	HasLoc  bool
 	Nodes   []int64
 	Members []Member
+	// Source is where the version came from (diff, seed, api, download); when storing, ""
+	// is api.
+	Source elements.Source
 }
 
 // Member is a relation member.
@@ -122,7 +127,8 @@ func FromObject(o osm.Object, action string) (Elem, bool) {
 	case *osm.Node:
 		e := Elem{Type: 'n', ID: int64(v.ID), Version: v.Version, Changeset: int64(v.ChangesetID), TS: v.Timestamp,
 			UID: int64(v.UserID), User: v.User, Visible: v.Visible, Action: action, Tags: tagMap(v.Tags), Lat: v.Lat, Lon: v.Lon}
-		e.HasLoc = v.Visible && !(v.Lat == 0 && v.Lon == 0)
+		// A visible node has a location (0,0 included); a deleted one has none.
+		e.HasLoc = v.Visible
 		return e, true
 	case *osm.Way:
 		e := Elem{Type: 'w', ID: int64(v.ID), Version: v.Version, Changeset: int64(v.ChangesetID), TS: v.Timestamp,

@@ -2,13 +2,14 @@ package analysis
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/osmapi"
 )
 
@@ -17,161 +18,132 @@ type PGStore struct {
 	DB *pgxpool.Pool
 }
 
-const elemCols = `e.type::text, e.id, e.version, e.changeset, e.ts, coalesce(e.uid, 0), coalesce(e.username, ''), e.visible,
-	coalesce(e.action, ''), e.tags, e.geom IS NOT NULL, coalesce(ST_X(e.geom), 0), coalesce(ST_Y(e.geom), 0), e.nodes, e.members`
-
-func scanElems(rows pgx.Rows) ([]Elem, error) {
-	defer rows.Close()
-	var out []Elem
-	for rows.Next() {
-		var e Elem
-		var t string
-		var tags, members []byte
-		if err := rows.Scan(&t, &e.ID, &e.Version, &e.Changeset, &e.TS, &e.UID, &e.User, &e.Visible, &e.Action, &tags, &e.HasLoc, &e.Lon, &e.Lat, &e.Nodes, &members); err != nil {
-			return nil, err
-		}
-		if len(t) > 0 {
-			e.Type = t[0]
-		}
-		e.TS = e.TS.UTC()
-		if err := json.Unmarshal(tags, &e.Tags); err != nil {
-			return nil, fmt.Errorf("%s %d v%d: tags: %w", TypeName(e.Type), e.ID, e.Version, err)
-		}
-		if len(members) > 0 {
-			if err := json.Unmarshal(members, &e.Members); err != nil {
-				return nil, fmt.Errorf("%s %d v%d: members: %w", TypeName(e.Type), e.ID, e.Version, err)
-			}
-		}
-		if e.Tags == nil {
-			e.Tags = map[string]string{}
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}
+// elementStore is the element store under PGStore: every statement on the elements table
+// lives in etl/elements.
+func (p *PGStore) elementStore() elements.PG { return elements.PG{DB: p.DB} }
 
 // Versions implements Store.
 func (p *PGStore) Versions(ctx context.Context, keys []VKey) ([]Elem, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	ts, ids, vs := make([]string, len(keys)), make([]int64, len(keys)), make([]int32, len(keys))
+	vks := make([]elements.VKey, len(keys))
 	for i, k := range keys {
-		ts[i], ids[i], vs[i] = string(k.Type), k.ID, int32(k.Version)
+		vks[i] = elements.VKey{Type: k.Type, ID: k.ID, Version: k.Version}
 	}
-	rows, err := p.DB.Query(ctx, `SELECT `+elemCols+` FROM unnest($1::text[], $2::bigint[], $3::int[]) k(t, i, v)
-		JOIN elements e ON e.type = k.t::"char" AND e.id = k.i AND e.version = k.v`, ts, ids, vs)
-	if err != nil {
-		return nil, fmt.Errorf("read element versions: %w", err)
-	}
-	return scanElems(rows)
+	es, err := p.elementStore().Versions(ctx, vks)
+	return fromStore(es), err
 }
 
 // History implements Store.
 func (p *PGStore) History(ctx context.Context, keys []Key) ([]Elem, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	ts, ids := make([]string, len(keys)), make([]int64, len(keys))
-	for i, k := range keys {
-		ts[i], ids[i] = string(k.Type), k.ID
-	}
-	rows, err := p.DB.Query(ctx, `SELECT `+elemCols+` FROM unnest($1::text[], $2::bigint[]) k(t, i)
-		JOIN elements e ON e.type = k.t::"char" AND e.id = k.i`, ts, ids)
-	if err != nil {
-		return nil, fmt.Errorf("read element history: %w", err)
-	}
-	return scanElems(rows)
+	es, err := p.elementStore().History(ctx, storeKeys(keys))
+	return fromStore(es), err
 }
 
 // ChangesetElements returns the versions the store holds of changeset id.
 func (p *PGStore) ChangesetElements(ctx context.Context, id int64) ([]Elem, error) {
-	rows, err := p.DB.Query(ctx, `SELECT `+elemCols+` FROM elements e WHERE e.changeset = $1`, id)
+	es, err := p.elementStore().ChangesetElements(ctx, []int64{id})
 	if err != nil {
-		return nil, fmt.Errorf("read elements of changeset %d: %w", id, err)
+		return nil, fmt.Errorf("changeset %d: %w", id, err)
 	}
-	es, err := scanElems(rows)
-	if err != nil {
-		return nil, fmt.Errorf("read elements of changeset %d: %w", id, err)
-	}
-	SortElems(es)
-	return es, nil
+	out := fromStore(es)
+	SortElems(out)
+	return out, nil
 }
 
 // WaysWithNodes implements WayFinder: the newest stored version of each way referencing any of
 // the nodes.
 func (p *PGStore) WaysWithNodes(ctx context.Context, nodes []int64) ([]Elem, error) {
-	rows, err := p.DB.Query(ctx, `SELECT DISTINCT ON (e.id) `+elemCols+` FROM elements e
-		WHERE e.type = 'w' AND e.nodes && $1::bigint[] ORDER BY e.id, e.version DESC`, nodes)
-	if err != nil {
-		return nil, fmt.Errorf("find ways of nodes: %w", err)
-	}
-	return scanElems(rows)
+	es, err := p.elementStore().WaysWithNodes(ctx, nodes)
+	return fromStore(es), err
 }
 
-// Put implements Store: versions already stored are left alone.
+// Put implements Store: versions already stored are left alone. Each version is stored with
+// its Source (api when unset).
 func (p *PGStore) Put(ctx context.Context, elems []Elem) error {
-	if len(elems) == 0 {
-		return nil
-	}
-	b := &pgx.Batch{}
+	bySource := map[elements.Source][]elements.Element{}
+	var order []elements.Source
 	for _, e := range elems {
-		tags, err := json.Marshal(orEmpty(e.Tags))
-		if err != nil {
+		src := e.Source
+		if src == "" {
+			src = elements.SourceAPI
+		}
+		if _, ok := bySource[src]; !ok {
+			order = append(order, src)
+		}
+		bySource[src] = append(bySource[src], toStore(e))
+	}
+	for _, src := range order {
+		es := bySource[src]
+		elements.Sort(es)
+		if err := p.elementStore().Write(ctx, es, src, 0, false); err != nil {
 			return err
 		}
-		var members any
-		if e.Type == 'r' {
-			m, err := json.Marshal(orEmptyMembers(e.Members))
-			if err != nil {
-				return err
-			}
-			members = string(m)
-		}
-		var nodes any
-		if e.Type == 'w' {
-			nodes = orEmptyNodes(e.Nodes)
-		}
-		var action any
-		if e.Action != "" {
-			action = e.Action
-		}
-		var uid any
-		if e.UID != 0 {
-			uid = e.UID
-		}
-		b.Queue(`INSERT INTO elements (type, id, version, changeset, ts, uid, username, visible, action, tags, geom, nodes, members)
-			VALUES ($1::text::"char", $2, $3, $4, $5, $6, nullif($7, ''), $8, $9, $10::jsonb,
-			        CASE WHEN $11 THEN ST_SetSRID(ST_MakePoint($12, $13), 4326) END, $14, $15::jsonb)
-			ON CONFLICT (type, id, version) DO NOTHING`,
-			string(e.Type), e.ID, e.Version, e.Changeset, e.TS, uid, e.User, e.Visible, action, string(tags),
-			e.HasLoc, e.Lon, e.Lat, nodes, members)
-	}
-	if err := p.DB.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("store %d element versions: %w", len(elems), err)
 	}
 	return nil
 }
 
-func orEmpty(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
+func storeKeys(keys []Key) []elements.Key {
+	out := make([]elements.Key, len(keys))
+	for i, k := range keys {
+		out[i] = elements.Key{Type: k.Type, ID: k.ID}
 	}
-	return m
+	return out
 }
 
-func orEmptyMembers(m []Member) []Member {
-	if m == nil {
-		return []Member{}
+// toStore converts a version for the element store.
+func toStore(e Elem) elements.Element {
+	out := elements.Element{Type: e.Type, ID: e.ID, Version: e.Version, Changeset: e.Changeset, Timestamp: e.TS,
+		UID: e.UID, User: e.User, Visible: e.Visible, HasCoords: e.HasLoc, Nodes: e.Nodes, Source: e.Source}
+	if e.HasLoc {
+		out.Lat, out.Lon = e.Lat, e.Lon
 	}
-	return m
+	out.Action, _ = elements.ParseAction(e.Action)
+	if e.Type == 'w' && out.Nodes == nil {
+		out.Nodes = []int64{}
+	}
+	if len(e.Tags) > 0 {
+		keys := make([]string, 0, len(e.Tags))
+		for k := range e.Tags {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out.Tags = make([]elements.Tag, len(keys))
+		for i, k := range keys {
+			out.Tags[i] = elements.Tag{Key: k, Value: e.Tags[k]}
+		}
+	}
+	if e.Type == 'r' {
+		out.Members = make([]elements.Member, 0, len(e.Members))
+		for _, m := range e.Members {
+			if len(m.Type) == 1 {
+				out.Members = append(out.Members, elements.Member{Type: m.Type[0], Ref: m.Ref, Role: m.Role})
+			}
+		}
+	}
+	return out
 }
 
-func orEmptyNodes(n []int64) []int64 {
-	if n == nil {
-		return []int64{}
+// fromStore converts versions read from the element store.
+func fromStore(es []elements.Element) []Elem {
+	if es == nil {
+		return nil
 	}
-	return n
+	out := make([]Elem, len(es))
+	for i := range es {
+		e := &es[i]
+		out[i] = Elem{Type: e.Type, ID: e.ID, Version: e.Version, Changeset: e.Changeset, TS: e.Timestamp, UID: e.UID,
+			User: e.User, Visible: e.Visible, Action: e.Action.String(), Tags: e.TagMap(), HasLoc: e.HasCoords,
+			Nodes: e.Nodes, Source: e.Source}
+		if e.HasCoords {
+			out[i].Lat, out[i].Lon = e.Lat, e.Lon
+		}
+		if e.Members != nil {
+			out[i].Members = make([]Member, len(e.Members))
+			for j, m := range e.Members {
+				out[i].Members[j] = Member{Type: string(rune(m.Type)), Ref: m.Ref, Role: m.Role}
+			}
+		}
+	}
+	return out
 }
 
 // CachedUser implements UserCache.
