@@ -312,8 +312,8 @@ func (f *Filter) batch(ctx context.Context, o Options, env *regionEnvelopes, aft
 }
 
 // loadElements reads the batch's element versions with their previous versions, and the
-// locations of the nodes of its ways and relations (member nodes, and the nodes of member ways)
-// that the changeset did not edit itself, each with where its location came from.
+// locations of the nodes of its ways that the changeset did not edit itself, each with where
+// its location came from (relations: locateMembers).
 func loadElements(ctx context.Context, tx pgx.Tx, ids []int64, byID map[int64]*rules.Changeset) error {
 	st := elements.PG{DB: tx}
 	els, err := st.ChangesetElements(ctx, ids)
@@ -330,18 +330,11 @@ func loadElements(ctx context.Context, tx pgx.Tx, ids []int64, byID map[int64]*r
 	}
 	type wayNodes struct {
 		cs    int64
-		ref   string // "way/7" or "way/7 of relation/9"
+		ref   string // "way/7"
 		nodes []int64
 	}
 	var ways []wayNodes
-	var memberWays []elements.Key
-	type relWay struct {
-		cs  int64
-		rel int64
-	}
-	relOfWay := map[int64][]relWay{}
 	edited := map[int64]map[int64]bool{} // changeset -> node ids it edited
-	editedWay := map[int64]map[int64]bool{}
 	for i := range els {
 		e := &els[i]
 		cs := byID[e.Changeset]
@@ -368,50 +361,14 @@ func loadElements(ctx context.Context, tx pgx.Tx, ids []int64, byID map[int64]*r
 		}
 		cs.Elements = append(cs.Elements, el)
 		if edited[e.Changeset] == nil {
-			edited[e.Changeset], editedWay[e.Changeset] = map[int64]bool{}, map[int64]bool{}
+			edited[e.Changeset] = map[int64]bool{}
 		}
 		switch e.Type {
 		case elements.Node:
 			edited[e.Changeset][e.ID] = true
 		case elements.Way:
-			editedWay[e.Changeset][e.ID] = true
 			if len(e.Nodes) > 0 {
 				ways = append(ways, wayNodes{e.Changeset, "way/" + strconv.FormatInt(e.ID, 10), e.Nodes})
-			}
-		case elements.Relation:
-			var nodes []int64
-			for _, m := range e.Members {
-				switch m.Type {
-				case elements.Node:
-					nodes = append(nodes, m.Ref)
-				case elements.Way:
-					if len(relOfWay[m.Ref]) == 0 {
-						memberWays = append(memberWays, elements.Key{Type: elements.Way, ID: m.Ref})
-					}
-					relOfWay[m.Ref] = append(relOfWay[m.Ref], relWay{e.Changeset, e.ID})
-				}
-			}
-			if len(nodes) > 0 {
-				ways = append(ways, wayNodes{e.Changeset, "relation/" + strconv.FormatInt(e.ID, 10), nodes})
-			}
-		}
-	}
-	// Member ways the changeset did not edit: their newest stored version's nodes.
-	const maxMemberWays = 10_000 // bound the lookup for huge relations; the rest stay unlocated
-	if len(memberWays) > maxMemberWays {
-		memberWays = memberWays[:maxMemberWays]
-	}
-	if len(memberWays) > 0 {
-		mws, err := st.Latest(ctx, memberWays)
-		if err != nil {
-			return fmt.Errorf("filter: %w", err)
-		}
-		for _, w := range mws {
-			for _, r := range relOfWay[w.ID] {
-				if editedWay[r.cs][w.ID] || len(w.Nodes) == 0 {
-					continue // its own version gives its nodes
-				}
-				ways = append(ways, wayNodes{r.cs, "way/" + strconv.FormatInt(w.ID, 10) + " of relation/" + strconv.FormatInt(r.rel, 10), w.Nodes})
 			}
 		}
 	}

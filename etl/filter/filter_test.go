@@ -286,7 +286,7 @@ labels:
 	}
 	// The relation's edit locations: its member node and its member way's nodes, each naming
 	// where its location came from.
-	if s, r := stateOf(t, db, 13); s != "filtered" || !strings.Contains(r, "node/102 of relation/30 at 52.52000,13.42000, location from api") {
+	if s, r := stateOf(t, db, 13); s != "filtered" || !strings.Contains(r, "node/102, member of relation/30 at 52.52000,13.42000, location from api") {
 		t.Errorf("relation tag change: %s %q", s, r)
 	}
 	w = labelsOf(t, db, 13)["in-berlin"].evidence.Evidence
