@@ -334,20 +334,21 @@ look_at() {
   local base=$1
   echo "  1. the review queue:      $base/$QUEUE"
   if [ -n "$FLAGGED" ]; then
-    echo "  2. a flagged changeset:   $base/changesets/$FLAGGED.html ($(count "SELECT array_to_string(reasons, ', ') FROM analyses WHERE changeset_id = $FLAGGED"))"
+    echo "  2. a flagged changeset:   $base/changesets/$FLAGGED.html ($(count "SELECT array_to_string(reasons[1:3], ', ') ||
+      CASE WHEN cardinality(reasons) > 3 THEN ' and ' || (cardinality(reasons) - 3) || ' more reasons' ELSE '' END FROM analyses WHERE changeset_id = $FLAGGED"))"
   fi
   echo "  3. the status page:       $base/status.html"
 }
 if [ "$SERVE" = 0 ]; then
   echo "osmtrack demo: the site is in $ROOT/$SITE_NOW (not served: --no-serve). Look first at:"
-  look_at "$ROOT/$SITE_NOW"
+  look_at "$ROOT/${SITE_NOW%/}"
   exit 0
 fi
 "$OSM" serve-site --dir "$DEMO/site" --addr "$SITE_ADDR" &
 SITE_PID=$!
 for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://$SITE_ADDR/" 2>/dev/null && break; sleep 0.1; done
 echo
-echo "osmtrack demo: the site is at http://$SITE_ADDR/ (files in $SITE_NOW). Look first at:"
+echo "osmtrack demo: the site is at http://$SITE_ADDR/ (files in ${SITE_NOW%/}). Look first at:"
 look_at "http://$SITE_ADDR"
 echo "Ctrl-C stops the site and the simulator (the demo took $(( $(date +%s) - T0 )) s); the services keep running: scripts/services.sh stop stops them."
 wait "$SITE_PID"
