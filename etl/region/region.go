@@ -44,6 +44,9 @@ type Region struct {
 	area  float64
 }
 
+// Outline is the region's outline as configured (without the buffer).
+func (r *Region) Outline() orb.MultiPolygon { return r.mp }
+
 // Set is the configured regions, sorted by name. An empty Set means the whole planet.
 type Set []*Region
 

@@ -151,6 +151,8 @@ func toFloat(v any) (float64, bool) {
 	return 0, false
 }
 
+func toFloatOr(v any) float64 { f, _ := toFloat(v); return f }
+
 func fmtDistance(m float64) string {
 	if math.Abs(m) < 1000 {
 		return strconv.FormatFloat(math.Round(m*10)/10, 'f', -1, 64) + " m"

@@ -25,6 +25,7 @@ type siteInfo struct {
 	TileURL         string
 	TileAttribution string
 	Generated       time.Time
+	Regions         string // regions.geojson when there are regions, for the maps
 }
 
 // page is the model of the layout.
@@ -273,6 +274,7 @@ type mapFeature struct {
 }
 
 type mapProps struct {
+	R    bool        `json:"r,omitempty"` // the changeset has a reason to look (overview map)
 	C    string      `json:"c"`
 	T    string      `json:"t"`
 	ID   int64       `json:"id,omitempty"`
@@ -379,6 +381,28 @@ func newCSView(r *row, e *Entry, doc *docView) *csView {
 	}
 	if len(doc.Elements) > maxElements {
 		v.MoreElements = len(doc.Elements) - maxElements
+	}
+	// A dragged node: a line from where it was to where it is.
+	for _, rs := range doc.Reasons {
+		from, ok1 := rs.Evidence["from"].([]any)
+		to, ok2 := rs.Evidence["to"].([]any)
+		if rs.Code != "dragged_node" || !ok1 || !ok2 || len(from) != 2 || len(to) != 2 || len(v.MapData.Features) >= maxMapFeatures {
+			continue
+		}
+		f0, _ := toFloat(from[0])
+		f1, _ := toFloat(from[1])
+		t0, _ := toFloat(to[0])
+		t1, _ := toFloat(to[1])
+		if math.Abs(f0) > 180 || math.Abs(t0) > 180 || math.Abs(f1) > 90 || math.Abs(t1) > 90 {
+			continue
+		}
+		t := "moved"
+		if rs.Element != nil {
+			t = fmt.Sprintf("node %d moved %s", rs.Element.ID, fmtDistance(toFloatOr(rs.Evidence["moved_m"])))
+		}
+		v.MapData.Features = append(v.MapData.Features, mapFeature{Type: "Feature",
+			Geometry:   json.RawMessage(fmt.Sprintf(`{"type":"LineString","coordinates":[[%g,%g],[%g,%g]]}`, f0, f1, t0, t1)),
+			Properties: mapProps{C: "moved", T: t}})
 	}
 	if doc.Geometry != nil {
 		for i, f := range doc.Geometry.Features {

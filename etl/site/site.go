@@ -11,6 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/paulmach/orb/simplify"
+	"github.com/paulmach/orb/geojson"
+	"math"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -130,6 +133,7 @@ type publisher struct {
 	// when their row's fingerprint did not change. prevFiles is the previous build's files.
 	maybe     map[int64]*Entry
 	prevFiles map[string]uint64
+	regions   region.Set // the configured regions (outlines on the maps)
 }
 
 // Publish renders the site into opts.Out and swaps it in.
@@ -180,6 +184,9 @@ func (p *publisher) configFingerprint() uint64 {
 		f.str(k).u64(uint64(p.pc.Severity[k]))
 	}
 	f.str(strings.Join(p.pc.ReviewLabels, "\x00"))
+	for _, k := range sortedKeys(p.cfg.Regions) {
+		f.str(k) // the changeset pages point to regions.geojson when there are regions
+	}
 	return f.sum()
 }
 
@@ -191,6 +198,18 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 		res.Phases = append(res.Phases, Phase{name, now.Sub(t0)})
 		t0 = now
 	}
+	if len(p.cfg.Regions) > 0 {
+		set, err := region.LoadSet(p.cfg.Regions)
+		if err != nil {
+			p.log.Warn("regions unreadable: the maps fit the changesets and draw no outline", "err", err)
+		} else {
+			p.regions = set
+		}
+	}
+	if err := p.writeRegions(); err != nil {
+		return nil, err
+	}
+	p.site.Regions = p.regionsHref()
 	var prev *state
 	if !p.opts.Full {
 		st, err := p.b.loadState()
@@ -872,13 +891,8 @@ func (p *publisher) mapView() (center string, zoom int, bounds string) {
 		}
 		return fmt.Sprintf("%g,%g", p.pc.MapCenter[0], p.pc.MapCenter[1]), zoom, ""
 	}
-	if len(p.cfg.Regions) > 0 {
-		set, err := region.LoadSet(p.cfg.Regions)
-		if err != nil {
-			p.log.Warn("regions unreadable: the map fits the changesets", "err", err)
-			return "", zoom, ""
-		}
-		b := set.Bound()
+	if len(p.regions) > 0 {
+		b := p.regions.Bound()
 		return "", zoom, fmt.Sprintf("%.6f,%.6f,%.6f,%.6f", b.Min[1], b.Min[0], b.Max[1], b.Max[0])
 	}
 	return "", zoom, ""
@@ -894,18 +908,25 @@ func (p *publisher) renderOthers(ctx context.Context, center string, zoom int, b
 			today = append(today, e)
 		}
 	}
-	// Big boxes first, so that the small ones are drawn on top and can be clicked.
-	area := func(e *Entry) float64 { b := *e.BBox; return (b[2] - b[0]) * (b[3] - b[1]) }
-	sort.SliceStable(today, func(i, j int) bool { return area(today[i]) > area(today[j]) })
+	// Each changeset is a point at the centre of its bounding box; map.js clusters them per
+	// zoom and colours them by whether they have reasons to look.
+	flagged := 0
 	for _, e := range today {
-		md.Features = append(md.Features, mapFeature{Type: "Feature", Geometry: bboxGeometry(*e.BBox),
-			Properties: mapProps{C: "cs", ID: e.ID, T: truncate(fmt.Sprintf("by %s: %s", orUnknown(e.User), e.Comment), 200)}})
+		b := *e.BBox
+		pr := mapProps{C: "cs", ID: e.ID, T: truncate(fmt.Sprintf("by %s: %s", orUnknown(e.User), e.Comment), 200)}
+		if _, in := severity(&p.pc, e); in {
+			pr.R = true
+			flagged++
+		}
+		md.Features = append(md.Features, mapFeature{Type: "Feature",
+			Geometry: json.RawMessage(fmt.Sprintf(`{"type":"Point","coordinates":[%.6f,%.6f]}`, (b[0]+b[2])/2, (b[1]+b[3])/2)), Properties: pr})
 	}
 	body := struct {
-		Heading, Intro, Center, Bounds string
-		Zoom                           int
-		MapData                        *mapData
-	}{"Today's edits", fmt.Sprintf("%d changesets of the last 24 hours, drawn by their bounding boxes.", len(md.Features)), center, bounds, zoom, md}
+		Heading, Intro, Center, Bounds, Regions string
+		Zoom                                    int
+		MapData                                 *mapData
+	}{"Today's edits", fmt.Sprintf("%d changesets of the last 24 hours (%d with a reason to look, red), clustered by zoom; the regions outlined.", len(md.Features), flagged),
+		center, bounds, p.regionsHref(), zoom, md}
 	if err := p.renderPage("map.html", "map", "Map", []feedLink{atomLink("All changesets", "atom.xml")}, true, body); err != nil {
 		return err
 	}
@@ -978,4 +999,38 @@ func (p *publisher) copyAssets() error {
 		}
 	}
 	return nil
+}
+
+// regionsFile is the configured regions' outlines, simplified, for the maps.
+const regionsFile = "regions.geojson"
+
+func (p *publisher) regionsHref() string {
+	if len(p.regions) == 0 {
+		return ""
+	}
+	return regionsFile
+}
+
+
+// writeRegions writes regions.geojson: each region's outline simplified to about a
+// two-thousandth of its extent (a country's outline stays a few hundred kB at most).
+func (p *publisher) writeRegions() error {
+	if len(p.regions) == 0 {
+		return nil
+	}
+	fc := geojson.NewFeatureCollection()
+	for _, r := range p.regions {
+		mp := r.Outline().Clone()
+		b := mp.Bound()
+		tol := math.Max(b.Max[0]-b.Min[0], b.Max[1]-b.Min[1]) / 2000
+		mp = simplify.DouglasPeucker(tol).MultiPolygon(mp)
+		f := geojson.NewFeature(mp)
+		f.Properties = geojson.Properties{"name": r.Name}
+		fc.Append(f)
+	}
+	b, err := fc.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("publish: %s: %w", regionsFile, err)
+	}
+	return p.b.write(regionsFile, b)
 }

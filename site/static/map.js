@@ -6,17 +6,41 @@
   var data;
   try { data = JSON.parse(dataEl.textContent); } catch (e) { return; }
   var map = L.map(el, { scrollWheelZoom: false });
-  var tiles = el.getAttribute("data-tiles");
+  var tiles = el.getAttribute("data-tiles"), note = document.getElementById("nobasemap");
+  // Without a base map say so, and credit no tiles: none configured, or none loaded.
+  function noBaseMap(layer) {
+    if (layer) map.removeLayer(layer);
+    el.classList.add("no-tiles");
+    if (note) note.hidden = false;
+    el.setAttribute("data-basemap", "none");
+  }
   if (tiles) {
     var esc = function (s) { return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); };
-    L.tileLayer(tiles, { maxZoom: 19, attribution: esc(el.getAttribute("data-attribution") || "") }).addTo(map);
+    var tl = L.tileLayer(tiles, { maxZoom: 19, attribution: esc(el.getAttribute("data-attribution") || "") });
+    var loadedTiles = 0, failedTiles = 0;
+    tl.on("tileload", function () { loadedTiles++; el.setAttribute("data-basemap", "tiles"); });
+    tl.on("tileerror", function () { failedTiles++; });
+    tl.on("load", function () { if (loadedTiles === 0 && failedTiles > 0) noBaseMap(tl); });
+    tl.addTo(map);
+  } else {
+    noBaseMap(null);
+  }
+  // The regions' outlines, under everything else and not clickable.
+  var regions = el.getAttribute("data-regions");
+  if (regions && window.fetch) {
+    fetch(regions).then(function (r) { return r.ok ? r.json() : null; }).then(function (gj) {
+      if (!gj) return;
+      L.geoJSON(gj, { interactive: false, style: { color: "#7b3fa0", weight: 2, dashArray: "2 6", fill: false } }).addTo(map).bringToBack();
+      el.setAttribute("data-regions-drawn", String((gj.features || []).length));
+    }).catch(function () {});
   }
   var styles = {
     create: { color: "#1f9d3a", weight: 4, fillOpacity: 0.25 },
     "delete": { color: "#d23c3c", weight: 4, fillOpacity: 0.25 },
     before: { color: "#777777", weight: 3, dashArray: "6 6", fillOpacity: 0.05 },
     modify: { color: "#2f6fd6", weight: 4, fillOpacity: 0.2 },
-    cs: { color: "#2f6fd6", weight: 1, fillOpacity: 0.04 }
+    cs: { color: "#2f6fd6", weight: 1, fillOpacity: 0.04 },
+    moved: { color: "#e07b00", weight: 3, dashArray: "4 6", fillOpacity: 0 }
   };
   function text(tag, s, cls) { var n = document.createElement(tag); n.textContent = s; if (cls) n.className = cls; return n; }
   function popup(p) {
@@ -45,6 +69,8 @@
     }
     return box;
   }
+  var overview = el.getAttribute("data-map") === "overview";
+  if (overview) { drawClusters(); return; }
   var feats = (data.features || []).slice().sort(function (a, b) {
     return (a.properties.c === "before" ? 0 : 1) - (b.properties.c === "before" ? 0 : 1);
   });
@@ -57,7 +83,6 @@
     onEachFeature: function (f, l) { l.bindPopup(popup(f.properties)); }
   }).addTo(map);
   var b = layer.getBounds(), center = el.getAttribute("data-center"), bounds = el.getAttribute("data-bounds");
-  var overview = el.getAttribute("data-map") === "overview";
   if (overview && center) {
     var c0 = center.split(",");
     map.setView([Number(c0[0]) || 0, Number(c0[1]) || 0], Number(el.getAttribute("data-zoom")) || 10);
@@ -73,4 +98,67 @@
     map.setView([Number(c[0]) || 0, Number(c[1]) || 0], Number(el.getAttribute("data-zoom")) || 2);
   }
   el.setAttribute("data-features", String(feats.length));
+
+  // The overview: one point per changeset, clustered on a grid of 48 px per zoom level;
+  // red when one of them has a reason to look.
+  function drawClusters() {
+    var pts = (data.features || []).filter(function (f) { return f.geometry && f.geometry.type === "Point"; });
+    var layer = L.layerGroup().addTo(map);
+    function redraw() {
+      layer.clearLayers();
+      var z = map.getZoom(), cells = {}, order = [];
+      pts.forEach(function (f) {
+        var c = f.geometry.coordinates, p = map.project([c[1], c[0]], z);
+        var k = Math.floor(p.x / 48) + ":" + Math.floor(p.y / 48);
+        if (!cells[k]) { cells[k] = []; order.push(k); }
+        cells[k].push(f);
+      });
+      order.forEach(function (k) {
+        var fs = cells[k], flagged = fs.some(function (f) { return f.properties.r; });
+        var lat = 0, lon = 0;
+        fs.forEach(function (f) { lon += f.geometry.coordinates[0]; lat += f.geometry.coordinates[1]; });
+        var ll = [lat / fs.length, lon / fs.length], m;
+        if (fs.length === 1) {
+          m = L.circleMarker(ll, { radius: 7, color: "#fff", weight: 2, fillColor: flagged ? "#d23c3c" : "#2f6fd6", fillOpacity: 0.9 });
+          m.bindPopup(popup(fs[0].properties));
+        } else {
+          var size = Math.min(44, 22 + Math.round(Math.log(fs.length) * 4));
+          var icon = L.divIcon({ className: "", iconSize: [size, size], html: "" });
+          m = L.marker(ll, { icon: icon, keyboard: true, title: fs.length + " changesets" });
+          m.on("add", function () {
+            var n = m.getElement();
+            if (!n) return;
+            n.className += " cluster-icon " + (flagged ? "flagged" : "clean");
+            n.textContent = String(fs.length);
+          });
+          m.on("click", function () {
+            if (map.getZoom() < map.getMaxZoom() - 1) {
+              map.fitBounds(L.latLngBounds(fs.map(function (f) { return [f.geometry.coordinates[1], f.geometry.coordinates[0]]; })).pad(0.2), { maxZoom: map.getZoom() + 3 });
+            } else {
+              var box = document.createElement("div");
+              fs.slice(0, 20).forEach(function (f) { box.appendChild(popup(f.properties)); });
+              L.popup().setLatLng(ll).setContent(box).openOn(map);
+            }
+          });
+        }
+        layer.addLayer(m);
+      });
+      el.setAttribute("data-clusters", String(order.length));
+    }
+    var center = el.getAttribute("data-center"), bounds = el.getAttribute("data-bounds");
+    if (center) {
+      var c0 = center.split(",");
+      map.setView([Number(c0[0]) || 0, Number(c0[1]) || 0], Number(el.getAttribute("data-zoom")) || 10);
+    } else if (bounds) {
+      var q = bounds.split(",").map(Number);
+      map.fitBounds([[q[0], q[1]], [q[2], q[3]]]);
+    } else if (pts.length) {
+      map.fitBounds(L.latLngBounds(pts.map(function (f) { return [f.geometry.coordinates[1], f.geometry.coordinates[0]]; })).pad(0.1), { maxZoom: 16 });
+    } else {
+      map.setView([0, 0], 2);
+    }
+    map.on("zoomend", redraw);
+    redraw();
+    el.setAttribute("data-features", String(pts.length));
+  }
 })();

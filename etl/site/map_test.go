@@ -1,0 +1,109 @@
+package site
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/osmtrack/osmtrack/etl/analysis"
+	"github.com/osmtrack/osmtrack/etl/config"
+	"github.com/osmtrack/osmtrack/etl/dbtest"
+	"github.com/osmtrack/osmtrack/etl/ops"
+)
+
+// The maps with context: the region outline, a dragged node's line from old to new, no base
+// map (publish.tile_url empty) said as such and without a tile credit, the overview clustered.
+func TestBrowserMapContext(t *testing.T) {
+	requireChromium(t)
+	leafletForTest(t)
+	db := dbtest.PG(t)
+	now := time.Now().UTC()
+	doc := testDoc(401, "alice", 13.4, 52.5)
+	doc.Reasons = append(doc.Reasons, analysis.Reason{Code: "dragged_node", Text: "Node moved",
+		Evidence: map[string]any{"moved_m": 1500.0, "threshold_m": 1000.0, "because": "way 4013 highway=service", "from": []any{13.39, 52.49}, "to": []any{13.4, 52.5}},
+		Element:  &analysis.ElementRef{Type: "node", ID: 4014, Version: 3}})
+	insertSeed(t, db.Pool, seed{ID: 401, User: "alice", UID: 1, Created: now.Add(-time.Hour), Tags: map[string]string{"comment": "moved"},
+		BBox: &[4]float64{13.39, 52.49, 13.402, 52.501}, Doc: doc})
+	for i := int64(0); i < 5; i++ { // close together: one cluster at the overview's zoom
+		insertSeed(t, db.Pool, seed{ID: 410 + i, User: "bob", UID: 2, Created: now.Add(-time.Duration(i+2) * time.Hour), Tags: map[string]string{"comment": "x"},
+			BBox: &[4]float64{13.45 + float64(i)*0.0001, 52.45, 13.4501 + float64(i)*0.0001, 52.4501}, Doc: testDoc(410+i, "bob", 13.45, 52.45)})
+	}
+	cfg, err := config.Parse([]byte(`regions:
+  berlin:
+    geojson: {type: Polygon, coordinates: [[[13.3, 52.4], [13.6, 52.4], [13.6, 52.6], [13.3, 52.6], [13.3, 52.4]]]}
+publish:
+  title: test site
+  tile_url: ""
+  page_size: 5
+  days: 7
+`), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "site")
+	if _, err := Publish(context.Background(), db.Pool, cfg, Options{Out: out, LeafletDir: leafletForTest(t), Overlap: time.Millisecond,
+		Status: func(ctx context.Context) (*ops.StatusReport, error) { return ops.Status(ctx, db.Pool, ops.StatusOptions{}) }}); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(out, "regions.geojson") {
+		t.Fatal("no regions.geojson")
+	}
+	srv := httptest.NewServer(Handler(filepath.Join(out, "current")))
+	defer srv.Close()
+	ctx := startBrowser(t, 1200, 900)
+	shots := testOutDir(t)
+	shot := func(name string) {
+		if buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(90)); err == nil {
+			os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
+		}
+	}
+	eval := func(js string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return s
+	}
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/changesets/401.html"), chromedp.WaitVisible(chromedp.CSS(`#map[data-features][data-regions-drawn]`))); err != nil {
+		t.Fatal(err)
+	}
+	if got := eval(`document.getElementById('map').getAttribute('data-features')`); got != "6" {
+		t.Errorf("changeset map: %s features, want 6 (5 and the dragged node's line)", got)
+	}
+	if got := eval(`document.getElementById('map').getAttribute('data-regions-drawn')`); got != "1" {
+		t.Errorf("region outlines drawn: %s", got)
+	}
+	if got := eval(`String(document.querySelectorAll('#map path[stroke="#e07b00"]').length)`); got != "1" {
+		t.Errorf("dragged node lines: %s", got)
+	}
+	if got := eval(`document.getElementById('nobasemap').hidden ? "hidden" : document.getElementById('nobasemap').textContent`); !strings.Contains(got, "No base map") {
+		t.Errorf("no-base-map note: %q", got)
+	}
+	if got := eval(`(document.querySelector('.leaflet-control-attribution')||{textContent:''}).textContent`); strings.Contains(got, "OpenStreetMap") {
+		t.Errorf("a tile credit without tiles: %q", got)
+	}
+	shot("changeset-401-context")
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/map.html"), chromedp.WaitVisible(chromedp.CSS(`#map[data-clusters][data-regions-drawn]`))); err != nil {
+		t.Fatal(err)
+	}
+	if got := eval(`document.getElementById('map').getAttribute('data-features')`); got != "6" {
+		t.Errorf("overview: %s changesets, want 6", got)
+	}
+	clusters := eval(`document.getElementById('map').getAttribute('data-clusters')`)
+	if clusters != "2" {
+		t.Errorf("overview: %s clusters, want 2 (one changeset alone, five together)", clusters)
+	}
+	if got := eval(`String(document.querySelectorAll('.cluster-icon').length)+"/"+String(document.querySelectorAll('.cluster-icon.flagged').length)`); got != "1/1" {
+		t.Errorf("cluster icons (all/flagged): %s", got) // testDoc has reasons: every one is flagged
+	}
+	shot("map-context")
+}
