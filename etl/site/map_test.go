@@ -48,7 +48,9 @@ publish:
 	}
 	out := filepath.Join(t.TempDir(), "site")
 	if _, err := Publish(context.Background(), db.Pool, cfg, Options{Out: out, LeafletDir: leafletForTest(t), Overlap: time.Millisecond,
-		Status: func(ctx context.Context) (*ops.StatusReport, error) { return ops.Status(ctx, db.Pool, ops.StatusOptions{}) }}); err != nil {
+		Status: func(ctx context.Context) (*ops.StatusReport, error) {
+			return ops.Status(ctx, db.Pool, ops.StatusOptions{})
+		}}); err != nil {
 		t.Fatal(err)
 	}
 	if !exists(out, "regions.geojson") {

@@ -11,12 +11,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/paulmach/orb/simplify"
 	"github.com/paulmach/orb/geojson"
-	"math"
+	"github.com/paulmach/orb/simplify"
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -1010,7 +1010,6 @@ func (p *publisher) regionsHref() string {
 	}
 	return regionsFile
 }
-
 
 // writeRegions writes regions.geojson: each region's outline simplified to about a
 // two-thousandth of its extent (a country's outline stays a few hundred kB at most).
