@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what osmtrack's services, tests and demo need and are missing, from Debian's packages,
 # the Go module proxy and npm. Idempotent; safe to run as root or as a user with sudo.
-#   scripts/install.sh [postgres] [influxd] [osmium] [bench] [chromium] [node]   (default: all)
+#   scripts/install.sh [postgres] [influxd] [osmium] [bench] [chromium] [node] [kubectl]   (default: all)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-want=("$@"); [ ${#want[@]} -eq 0 ] && want=(postgres influxd osmium bench chromium node)
+want=("$@"); [ ${#want[@]} -eq 0 ] && want=(postgres influxd osmium bench chromium node kubectl)
 
 SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
 apt_updated=""
@@ -41,6 +41,14 @@ for w in "${want[@]}"; do
     if [ -f "$ROOT/site/package.json" ] && [ ! -d "$ROOT/site/node_modules" ]; then
       echo "install: site assets (npm ci)" >&2
       (cd "$ROOT/site" && npm ci --no-audit --no-fund --silent)
+    fi ;;
+  kubectl) # scripts/kube.sh and its tests: kubectl 1.27 or newer (kustomize v5). Debian 12's
+    # kubernetes-client is 1.20, too old to build the manifests; so it is built from the Go module
+    # proxy (scripts/kubectl, the version its go.mod pins) into GOPATH/bin.
+    kc=$(command -v kubectl || echo "$(go env GOPATH)/bin/kubectl")
+    if ! "$kc" version --client 2>/dev/null | grep -q 'Kustomize Version: v5'; then
+      echo "install: kubectl (go build of k8s.io/kubectl, scripts/kubectl/go.mod; a few minutes the first time)" >&2
+      (cd "$ROOT/scripts/kubectl" && GOFLAGS=-mod=mod go build -trimpath -o "$(go env GOPATH)/bin/kubectl" .)
     fi ;;
   *) echo "install: unknown component $w" >&2; exit 2 ;;
   esac

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -393,6 +394,7 @@ func (c *checker) cronJob(cj *batchv1.CronJob) {
 	}
 	c.configFrom(id, &ps, ct)
 	c.databaseURL(id, ct)
+	c.influxUsers(id, ct)
 	c.maxDuration(id, cj, ct)
 }
 
@@ -473,6 +475,53 @@ func (c *checker) databaseURL(id string, ct *corev1.Container) {
 	}
 	if ct.Args[0] != "restore" || len(ct.Args) < 2 || ct.Args[1] != "influxdb" {
 		c.add(id, "no %s (%s needs %s/%s)", config.EnvDatabaseURL, ct.Args[0], SecretPostGIS, want)
+	}
+}
+
+// SecretInfluxDB holds the InfluxDB users: admin-*, writer-* (WRITE only) and reader-* (READ
+// only), as the influxdb:1.8 image's init creates them.
+const SecretInfluxDB = "osmtrack-influxdb"
+
+// InfluxUsers are the InfluxDB users a command needs, least privilege: every step records
+// metrics as the writer; status reads only (the reader); publish also reads its recent runs
+// (the reader); backups and restores of InfluxDB need the admin.
+func InfluxUsers(args []string) []string {
+	switch {
+	case len(args) == 0:
+		return nil
+	case args[0] == "status":
+		return []string{"reader"}
+	case args[0] == "publish":
+		return []string{"reader", "writer"}
+	case (args[0] == "backup" || args[0] == "restore") && len(args) > 1 && args[1] == "influxdb":
+		return []string{"admin", "writer"}
+	}
+	return []string{"writer"}
+}
+
+// InfluxUsersOf lists the InfluxDB users whose credentials a container's environment holds.
+func InfluxUsersOf(b *Build, ct *corev1.Container) []string {
+	secret := b.GeneratedName("Secret", SecretInfluxDB)
+	seen := map[string]bool{}
+	for _, e := range ct.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == secret {
+			user, _, _ := strings.Cut(e.ValueFrom.SecretKeyRef.Key, "-")
+			seen[user] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for u := range seen {
+		out = append(out, u)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// influxUsers checks that a step gets the InfluxDB users it needs and no more.
+func (c *checker) influxUsers(id string, ct *corev1.Container) {
+	have, want := strings.Join(InfluxUsersOf(c.b, ct), ","), strings.Join(InfluxUsers(ct.Args), ",")
+	if have != want {
+		c.add(id, "%s gets the InfluxDB users [%s]; least privilege is [%s]", ct.Args[0], have, want)
 	}
 }
 

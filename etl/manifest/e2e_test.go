@@ -3,6 +3,7 @@ package manifest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -70,6 +71,16 @@ func TestCronJobsEndToEnd(t *testing.T) {
 	}
 	adminUser, adminPass, _ := strings.Cut(ix.Token, ":")
 	ctx := context.Background()
+	// The InfluxDB users exactly as the influxdb:1.8 image's init creates them: the writer may
+	// only WRITE, the reader only READ. A step given less than it needs fails below (status
+	// reading as the writer gets 403); one given more fails here, before anything runs.
+	writer, reader := influxUser(t, ix, "WRITE"), influxUser(t, ix, "READ")
+	for _, cj := range cjs {
+		ct := osm(cj)
+		if have, want := InfluxUsersOf(b, ct), InfluxUsers(ct.Args); strings.Join(have, ",") != strings.Join(want, ",") {
+			t.Errorf("%s (%s) gets the InfluxDB users %v; it needs %v", cj.Name, ct.Args[0], have, want)
+		}
+	}
 
 	// The simulated hour: the data's times end now (so lag and the site's day window are those
 	// of a live deployment), while the schedule clock runs 02:30–03:30 UTC, when the daily
@@ -94,8 +105,8 @@ func TestCronJobsEndToEnd(t *testing.T) {
 			SecretPostGIS: {KeyRW: db.URL, KeyRO: readOnlyURL(db)},
 			"osmtrack-influxdb": {
 				"admin-user": adminUser, "admin-password": adminPass,
-				"writer-user": adminUser, "writer-password": adminPass,
-				"reader-user": adminUser, "reader-password": adminPass,
+				"writer-user": writer[0], "writer-password": writer[1],
+				"reader-user": reader[0], "reader-password": reader[1],
 			},
 		},
 		// In-cluster endpoints → the local services.
@@ -119,8 +130,23 @@ func TestCronJobsEndToEnd(t *testing.T) {
 	}
 	r.pathEnv = os.Getenv("PATH")
 
-	// Before the first deploy: the migrate template (grants the read-only role publish uses).
+	// The first deployment as docs/operations.md has it: the migrate template (grants the
+	// read-only role publish uses), then the seed template as `scripts/kube.sh seed --extract
+	// URL --set-pointer` runs it (TestKubeSeed), the extract downloaded over HTTP.
 	r.runJob(ctx, b.Get("CronJob", "osmtrack-migrate").Typed.(*batchv1.CronJob), true, nil)
+	extracts := httptest.NewServer(http.FileServer(http.Dir(simDir)))
+	defer extracts.Close()
+	seed := b.Get("CronJob", "osmtrack-seed").Typed.(*batchv1.CronJob)
+	if res := r.runPod(ctx, seed.Name, &seed.Spec.JobTemplate.Spec.Template.Spec, time.Minute, nil); res.code != 2 {
+		t.Errorf("a Job made from the seed template as it is: exit %d, want 2: %s", res.code, res.msg)
+	}
+	r.runJob(ctx, withArgs(seed, append(osm(seed).Args, "--extract", extracts.URL+"/api/base.osm.gz", "--set-pointer")...), true, nil)
+	var seeded, pointers int
+	db.Pool.QueryRow(ctx, `SELECT count(*) FROM elements`).Scan(&seeded)
+	db.Pool.QueryRow(ctx, `SELECT count(*) FROM replication_state`).Scan(&pointers)
+	if seeded == 0 || pointers == 0 {
+		t.Errorf("seed --set-pointer: %d elements, %d pointers", seeded, pointers)
+	}
 
 	clock := time.Date(2026, 3, 2, 2, 30, 0, 0, time.UTC)
 	type sched struct {
@@ -140,6 +166,7 @@ func TestCronJobsEndToEnd(t *testing.T) {
 		scheds = append(scheds, &sched{cj: cj, s: s, next: s.Next(clock.Add(-time.Second))})
 	}
 	ran := map[string]int{}
+	var smokes []bool
 	for m := 0; m < 60; m++ {
 		now := clock.Add(time.Duration(m) * time.Minute)
 		srv.Advance()
@@ -154,6 +181,12 @@ func TestCronJobsEndToEnd(t *testing.T) {
 		for _, cj := range due {
 			ran[cj.Name]++
 			wg.Add(1)
+			if cj.Name == "osmtrack-smoke" {
+				// The health check may fail while the first steps have not yet run; from the
+				// first publish on it must pass (checked after the hour).
+				go func() { defer wg.Done(); smokes = append(smokes, r.runJob(ctx, cj, false, nil)) }()
+				continue
+			}
 			go func() { defer wg.Done(); r.runJob(ctx, cj, true, nil) }()
 		}
 		wg.Wait()
@@ -162,10 +195,18 @@ func TestCronJobsEndToEnd(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]int{"osmtrack-fetch": 60, "osmtrack-changesets": 60, "osmtrack-filter": 60, "osmtrack-analyse": 30, "osmtrack-publish": 30,
-		"osmtrack-prune": 1, "osmtrack-backup-postgis": 1, "osmtrack-backup-influxdb": 1} {
+		"osmtrack-prune": 1, "osmtrack-backup-postgis": 1, "osmtrack-backup-influxdb": 1, "osmtrack-smoke": 6} {
 		if ran[name] != want && !skip[name] {
 			t.Errorf("%s ran %d times in the simulated hour, want %d", name, ran[name], want)
 		}
+	}
+
+	// The scheduled health check (status --strict as the PostGIS read-only role and the
+	// InfluxDB reader). The simulated hour replays an hour of data ending now in a few real
+	// minutes, so at simulated minute m the pointers lag 60-m real minutes: the runs before
+	// minute 45 fail on status.max_lag (15m), as they should; the last one (minute 50) must pass.
+	if len(smokes) == 0 || !smokes[len(smokes)-1] {
+		t.Errorf("the smoke CronJob's last scheduled run failed (status --strict): %v", smokes)
 	}
 
 	// The published site: an index and changeset pages, served as nginx would serve the volume.
@@ -193,8 +234,13 @@ func TestCronJobsEndToEnd(t *testing.T) {
 	var live int64
 	db.Pool.QueryRow(ctx, `SELECT seq FROM replication_state WHERE name = 'minute'`).Scan(&live)
 	from, to := sim.DefaultStartSeq+1, sim.DefaultStartSeq+5
-	r.runJob(ctx, b.Get("CronJob", "osmtrack-backfill").Typed.(*batchv1.CronJob), true,
-		map[string]string{"OSMTRACK_FETCH_FROM_SEQ": fmt.Sprint(from), "OSMTRACK_FETCH_TO_SEQ": fmt.Sprint(to)})
+	// The template as it is refuses to run (exit 2: its placeholder is no sequence).
+	backfill := b.Get("CronJob", "osmtrack-backfill").Typed.(*batchv1.CronJob)
+	if res := r.runPod(ctx, backfill.Name, &backfill.Spec.JobTemplate.Spec.Template.Spec, time.Minute, nil); res.code != 2 {
+		t.Errorf("a Job made from the backfill template as it is: exit %d, want 2: %s", res.code, res.msg)
+	}
+	// The Job scripts/kube.sh backfill --from-seq FROM --to-seq TO makes (TestKubeBackfill).
+	r.runJob(ctx, withArgs(backfill, "fetch", "--from-seq", fmt.Sprint(from), "--to-seq", fmt.Sprint(to)), true, nil)
 	var bf, live2 int64
 	db.Pool.QueryRow(ctx, `SELECT seq FROM replication_state WHERE name = $1`, fmt.Sprintf("backfill-%d-%d", from, to)).Scan(&bf)
 	db.Pool.QueryRow(ctx, `SELECT seq FROM replication_state WHERE name = 'minute'`).Scan(&live2)
@@ -266,6 +312,30 @@ func TestCronJobsEndToEnd(t *testing.T) {
 		}
 	}
 
+	// The alert rules, queried as Grafana does (as the reader): none fires after a healthy hour.
+	rules, err := AlertRules([]byte(b.ConfigMap("osmtrack-grafana-alerts").Data["osmtrack-alerts.yaml"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rule := range rules {
+		q := strings.ReplaceAll(rule.Query, "$timeFilter", fmt.Sprintf("time > now() - %ds", rule.Window))
+		last, ok, err := influxLast(ix.URL, reader, ix.Database, q)
+		if err != nil {
+			t.Errorf("alert rule %s: %v", rule.UID, err)
+			continue
+		}
+		if rule.Firing(last, ok) {
+			t.Errorf("alert rule %s fires after a healthy hour: %q gives %v (data: %v)", rule.UID, q, last, ok)
+		}
+	}
+	// The retention policy the InfluxDB StatefulSet's init creates, on the test's database.
+	iql := b.ConfigMap(b.GeneratedName("ConfigMap", "osmtrack-influxdb-init")).Data["retention.iql"]
+	if _, err := ix.Query(strings.ReplaceAll(iql, `ON "osmtrack"`, `ON "`+ix.Database+`"`)); err != nil {
+		t.Errorf("statefulsets/retention.iql: %v", err)
+	} else if res, _ := ix.Query(`SHOW RETENTION POLICIES ON "` + ix.Database + `"`); !strings.Contains(res, `"autogen","9600h0m0s"`) {
+		t.Errorf("statefulsets/retention.iql: autogen is not 400 days: %s", res)
+	}
+
 	// After the deploy: the smoke test template (status --strict, and the site's index).
 	t.Run("smoke", func(t *testing.T) {
 		rs := *r
@@ -290,6 +360,66 @@ func TestCronJobsEndToEnd(t *testing.T) {
 			}
 		}
 	})
+}
+
+// influxLast runs an InfluxQL query as user and returns the last value of its first series
+// (ok false when it returned no series: Grafana's NoData).
+func influxLast(base string, user [2]string, db, q string) (float64, bool, error) {
+	form := url.Values{"q": {q}, "db": {db}}
+	req, _ := http.NewRequest("POST", base+"/query", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(user[0], user[1])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, false, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Results []struct {
+			Error  string
+			Series []struct{ Values [][]any }
+		}
+		Error string
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return 0, false, fmt.Errorf("%s: %w", resp.Status, err)
+	}
+	if resp.StatusCode != 200 || out.Error != "" || len(out.Results) == 0 || out.Results[0].Error != "" {
+		return 0, false, fmt.Errorf("%s: %s %v", resp.Status, out.Error, out.Results)
+	}
+	if len(out.Results[0].Series) == 0 {
+		return 0, false, nil
+	}
+	vals := out.Results[0].Series[0].Values
+	row := vals[len(vals)-1]
+	v, ok := row[len(row)-1].(float64)
+	return v, ok, nil
+}
+
+// withArgs is a copy of cj whose osmtrack container runs args (what scripts/kube.sh does to
+// a template's Job).
+func withArgs(cj *batchv1.CronJob, args ...string) *batchv1.CronJob {
+	c := cj.DeepCopy()
+	osm(c).Args = args
+	return c
+}
+
+// influxUser creates a user with one privilege (READ or WRITE) on the test's database, as
+// the influxdb:1.8 image's init creates the reader and the writer, and returns its name and
+// password.
+func influxUser(t *testing.T, ix *dbtest.Influx, privilege string) [2]string {
+	t.Helper()
+	u := [2]string{ix.Database + "_" + strings.ToLower(privilege), "pw-" + strings.ToLower(privilege)}
+	for _, q := range []string{
+		fmt.Sprintf(`CREATE USER "%s" WITH PASSWORD '%s'`, u[0], u[1]),
+		fmt.Sprintf(`GRANT %s ON "%s" TO "%s"`, privilege, ix.Database, u[0]),
+	} {
+		if _, err := ix.Query(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { ix.Query(fmt.Sprintf(`DROP USER "%s"`, u[0])) })
+	return u
 }
 
 func without(skip map[string]bool, names ...string) []string {
@@ -463,7 +593,7 @@ var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 // runJob runs the Job's pods (parallelism of them) and fails the test when one fails and
 // mustSucceed is set.
 // extra is set in the environment after the manifest's (what scripts/kube.sh adds to a Job).
-func (r *runner) runJob(ctx context.Context, cj *batchv1.CronJob, mustSucceed bool, extra map[string]string) {
+func (r *runner) runJob(ctx context.Context, cj *batchv1.CronJob, mustSucceed bool, extra map[string]string) bool {
 	js := cj.Spec.JobTemplate.Spec
 	pods := 1
 	if js.Parallelism != nil && *js.Parallelism > 1 {
@@ -512,6 +642,10 @@ func (r *runner) runJob(ctx context.Context, cj *batchv1.CronJob, mustSucceed bo
 	if failed != "" && mustSucceed {
 		r.t.Errorf("%s: the Job failed: %s", cj.Name, failed)
 	}
+	if failed != "" && !mustSucceed {
+		r.t.Logf("%s: the Job failed: %s", cj.Name, failed)
+	}
+	return failed == ""
 }
 
 // podResult is how a pod's osmtrack container ended.

@@ -15,6 +15,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -53,6 +54,7 @@ var kinds = map[string]func() any{
 	"apps/v1/Deployment":                 func() any { return &appsv1.Deployment{} },
 	"networking.k8s.io/v1/NetworkPolicy": func() any { return &networkingv1.NetworkPolicy{} },
 	"networking.k8s.io/v1/Ingress":       func() any { return &networkingv1.Ingress{} },
+	"policy/v1/PodDisruptionBudget":      func() any { return &policyv1.PodDisruptionBudget{} },
 }
 
 // Load builds the kustomization in dir (as `kubectl kustomize dir` does) and decodes every

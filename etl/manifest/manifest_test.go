@@ -25,7 +25,7 @@ const root = "../.."
 
 // builds are the kustomizations that must build: the root (kubectl apply -k .), base and
 // every overlay.
-var builds = []string{".", "base", "overlays/minimal", "overlays/production"}
+var builds = []string{".", "base", "overlays/minimal", "overlays/single-node", "overlays/production"}
 
 var (
 	loadMu sync.Mutex
@@ -75,7 +75,7 @@ func TestRootDeploysEverything(t *testing.T) {
 	want := []string{"CronJob osmtrack-fetch", "CronJob osmtrack-changesets", "CronJob osmtrack-filter", "CronJob osmtrack-analyse",
 		"CronJob osmtrack-publish", "CronJob osmtrack-prune", "CronJob osmtrack-backup-postgis", "CronJob osmtrack-backup-influxdb",
 		"CronJob osmtrack-migrate", "CronJob osmtrack-backfill", "CronJob osmtrack-restore-postgis", "CronJob osmtrack-restore-influxdb",
-		"CronJob osmtrack-smoke", "StatefulSet influxdb", "Service influxdb", "Service postgis", "Deployment osmtrack-site",
+		"CronJob osmtrack-smoke", "CronJob osmtrack-seed", "PodDisruptionBudget osmtrack-site", "StatefulSet influxdb", "Service influxdb", "Service postgis", "Deployment osmtrack-site",
 		"Service osmtrack-site", "NetworkPolicy default-deny", "ConfigMap osmtrack-grafana-dashboard"}
 	for _, dir := range builds {
 		have := strings.Join(ids(load(t, dir)), "\n") + "\n"
@@ -165,6 +165,17 @@ func TestRulesCatchBreakage(t *testing.T) {
 				}
 			}
 		}, "needs osmtrack-postgis/rw-url"},
+		{"influx admin", func(cj *batchv1.CronJob) {
+			for i := range osm(cj).Env {
+				if r := osm(cj).Env[i].ValueFrom; r != nil && r.SecretKeyRef != nil && r.SecretKeyRef.Key == "writer-password" {
+					r.SecretKeyRef.Key = "admin-password"
+				}
+			}
+		}, "least privilege is [writer]"},
+		{"influx reader too", func(cj *batchv1.CronJob) {
+			osm(cj).Env = append(osm(cj).Env, corev1.EnvVar{Name: "R", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: osm(cj).Env[0].ValueFrom.SecretKeyRef.Name}, Key: "reader-user"}}})
+		}, "gets the InfluxDB users [reader,writer]"},
 		{"config", func(cj *batchv1.CronJob) { cj.Spec.JobTemplate.Spec.Template.Spec.Volumes[0].ConfigMap.Name = "other" }, "ConfigMap"},
 		{"long name", func(cj *batchv1.CronJob) { cj.Name = strings.Repeat("a", 53) }, "at most 52"},
 	}
@@ -482,6 +493,64 @@ func TestDashboard(t *testing.T) {
 	for _, want := range []string{"Replication lag", "Sequences per minute", "Changesets per minute", "Filtered per hour", "Step durations", "Step outcomes", "OSM API requests", "Errors"} {
 		if !strings.Contains(strings.Join(titles, "|"), want) {
 			t.Errorf("no panel %q", want)
+		}
+	}
+}
+
+// TestAlertRules: the Grafana alert rules parse, have the shape Firing evaluates, read
+// osmtrack's measurements through the provisioned data source, and cover replication lag,
+// every scheduled step not succeeding, and failed changesets. The end-to-end test runs them.
+func TestAlertRules(t *testing.T) {
+	b := load(t, ".")
+	cm := b.ConfigMap("osmtrack-grafana-alerts")
+	if cm == nil || cm.Labels["grafana_alert"] != "1" {
+		t.Fatal("no ConfigMap osmtrack-grafana-alerts labelled grafana_alert=1")
+	}
+	ds := b.ConfigMap("osmtrack-grafana-datasource")
+	if ds == nil || ds.Labels["grafana_datasource"] != "1" {
+		t.Fatal("no ConfigMap osmtrack-grafana-datasource labelled grafana_datasource=1")
+	}
+	rules, err := AlertRules([]byte(cm.Data["osmtrack-alerts.yaml"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, r := range rules {
+		have[r.UID] = true
+		if !strings.Contains(ds.Data["osmtrack-datasource.yaml"], "uid: "+r.Datasource+"\n") {
+			t.Errorf("rule %s: data source %q is not the provisioned one", r.UID, r.Datasource)
+		}
+		if !strings.Contains(r.Query, "$timeFilter") || !regexp.MustCompile(`FROM "(job_run|replication|changesets)"`).MatchString(r.Query) {
+			t.Errorf("rule %s: query %q", r.UID, r.Query)
+		}
+	}
+	want := []string{"osmtrack-replication-lag", "osmtrack-failed-changesets"}
+	for _, cj := range b.CronJobs() {
+		if cj.Spec.Suspend != nil && *cj.Spec.Suspend || cj.Name == "osmtrack-smoke" {
+			continue
+		}
+		job := strings.TrimPrefix(cj.Name, "osmtrack-")
+		if job == "changesets" {
+			job = "fetch-changesets"
+		}
+		want = append(want, "osmtrack-step-"+job)
+	}
+	for _, w := range want {
+		if !have[w] {
+			t.Errorf("no alert rule %s", w)
+		}
+	}
+	// The evaluation: a step that wrote no point fires; lag over the threshold fires.
+	for _, r := range rules {
+		switch r.UID {
+		case "osmtrack-step-fetch":
+			if !r.Firing(0, false) || !r.Firing(0, true) || r.Firing(3, true) {
+				t.Errorf("%s: fires wrongly", r.UID)
+			}
+		case "osmtrack-replication-lag":
+			if !r.Firing(3600, true) || r.Firing(60, true) {
+				t.Errorf("%s: fires wrongly", r.UID)
+			}
 		}
 	}
 }
