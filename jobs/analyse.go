@@ -38,7 +38,7 @@ func newAPIClient(cfg *config.Config, base string, a *app) (*osmapi.Client, erro
 	opts := osmapi.Options{BaseURL: base, UserAgent: ua, RequestsPerSecond: cfg.Analyse.APIRequestsPerSecond,
 		Retries: cfg.OSM.Retries, Backoff: time.Duration(cfg.OSM.RetryBackoff), Timeout: time.Duration(cfg.OSM.RequestTimeout),
 		ConnectTimeout: time.Duration(cfg.OSM.ConnectTimeout), HeaderTimeout: time.Duration(cfg.OSM.HeaderTimeout),
-		MaxURLLength: cfg.Analyse.APIMaxURLLength}
+		MaxURLLength: cfg.Analyse.APIMaxURLLength, MaxBodyBytes: cfg.OSM.MaxBodyBytes}
 	if cfg.OSM.Retries == 0 {
 		opts.Retries = -1
 	}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/osmtrack/osmtrack/etl/config"
 	"github.com/osmtrack/osmtrack/etl/fetch"
+	"github.com/osmtrack/osmtrack/etl/osmchange"
 	"github.com/osmtrack/osmtrack/etl/region"
 	"github.com/osmtrack/osmtrack/etl/replication"
 	"github.com/osmtrack/osmtrack/etl/step"
@@ -108,7 +110,7 @@ func runFetch(ctx context.Context, args []string) error {
 	}
 
 	feed := replication.NewFeed(baseURL, kind, replication.NewClient(replication.OptionsFrom(a.cfg.OSM, version, a.log)))
-	fe := &fetch.Fetcher{DB: a.db, Feed: feed, Regions: regions, Metrics: a.metrics, Log: a.log}
+	fe := &fetch.Fetcher{DB: a.db, Feed: feed, Regions: regions, Metrics: a.metrics, Log: a.log, Limits: fetchLimits(a.cfg.OSM)}
 	if !*changesets && !*noAPI && len(regions) > 0 {
 		// The API fill: locations a keep decision needs and neither the diff nor the store has.
 		api, err := newAPIClient(a.cfg, "", a)
@@ -169,4 +171,11 @@ func runFetch(ctx context.Context, args []string) error {
 		}
 		return err
 	})
+}
+
+// fetchLimits are the limits of osm.max_* on one replication file.
+func fetchLimits(c config.OSM) fetch.Limits {
+	return fetch.Limits{MaxUncompressedBytes: c.MaxUncompressedBytes, Decode: osmchange.Limits{
+		MaxElements: c.MaxElements, MaxTags: c.MaxTags, MaxValueBytes: c.MaxValueBytes,
+		MaxWayNodes: c.MaxWayNodes, MaxMembers: c.MaxMembers}}
 }

@@ -13,6 +13,16 @@ type OSM struct {
 	RequestTimeout          Duration `yaml:"request_timeout"`
 	Retries                 int      `yaml:"retries"`
 	RetryBackoff            Duration `yaml:"retry_backoff"`
+
+	// Limits on what is read from the network (docs/config.md lists them with the memory
+	// bound they give).
+	MaxBodyBytes         int64 `yaml:"max_body_bytes"`         // one HTTP body as sent (gzipped)
+	MaxUncompressedBytes int64 `yaml:"max_uncompressed_bytes"` // one replication file after gunzip
+	MaxElements          int   `yaml:"max_elements"`           // element versions per diff
+	MaxTags              int   `yaml:"max_tags"`               // tags per element
+	MaxValueBytes        int   `yaml:"max_value_bytes"`        // one tag key or value, role or user name
+	MaxWayNodes          int   `yaml:"max_way_nodes"`          // node references per way
+	MaxMembers           int   `yaml:"max_members"`            // members per relation
 }
 
 func init() {
@@ -26,6 +36,13 @@ func init() {
 			RequestTimeout:          Duration(120e9),
 			Retries:                 4,
 			RetryBackoff:            Duration(1e9),
+			MaxBodyBytes:            64 << 20,
+			MaxUncompressedBytes:    256 << 20,
+			MaxElements:             2_000_000,
+			MaxTags:                 5_000,
+			MaxValueBytes:           2048,
+			MaxWayNodes:             2_000,
+			MaxMembers:              32_000,
 		}
 	})
 	sectionValidators = append(sectionValidators, func(c *Config) []FieldError {
@@ -37,6 +54,13 @@ func init() {
 		} {
 			if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 				errs = append(errs, FieldError{key, "must be an http:// or https:// URL"})
+			}
+		}
+		for key, n := range map[string]int64{"osm.max_body_bytes": c.OSM.MaxBodyBytes, "osm.max_uncompressed_bytes": c.OSM.MaxUncompressedBytes,
+			"osm.max_elements": int64(c.OSM.MaxElements), "osm.max_tags": int64(c.OSM.MaxTags), "osm.max_value_bytes": int64(c.OSM.MaxValueBytes),
+			"osm.max_way_nodes": int64(c.OSM.MaxWayNodes), "osm.max_members": int64(c.OSM.MaxMembers)} {
+			if n < 1 {
+				errs = append(errs, FieldError{key, "must be at least 1"})
 			}
 		}
 		if c.OSM.Retries < 0 {

@@ -160,7 +160,7 @@ func (f *Fetcher) applyChangesetFile(ctx context.Context, o Options, seq uint64,
 	if err != nil {
 		return 0, 0, err
 	}
-	raw, err := gunzip(body)
+	raw, err := gunzip(body, f.Limits.MaxUncompressedBytes)
 	if err != nil {
 		return 0, 0, err
 	}

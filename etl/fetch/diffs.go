@@ -17,7 +17,9 @@ type prepared struct {
 	seq     uint64
 	url     string
 	state   replication.State
-	bytes   int // gzipped size
+	bytes   int           // gzipped size
+	raw     int           // uncompressed size
+	applied chan struct{} // closed when the diff has been applied (or the run stopped)
 	change  *osmchange.Change
 	prepDur time.Duration
 	err     error
@@ -25,7 +27,7 @@ type prepared struct {
 
 func (f *Fetcher) prepare(ctx context.Context, seq, head uint64) *prepared {
 	start := time.Now()
-	p := &prepared{seq: seq, url: f.Feed.DataURL(seq)}
+	p := &prepared{seq: seq, url: f.Feed.DataURL(seq), applied: make(chan struct{})}
 	fail := func(err error) *prepared {
 		p.err = &SeqError{Feed: "fetch", Seq: seq, URL: p.url, Err: err}
 		return p
@@ -40,12 +42,18 @@ func (f *Fetcher) prepare(ctx context.Context, seq, head uint64) *prepared {
 		return fail(err)
 	}
 	p.bytes = len(body)
-	raw, err := gunzip(body)
+	raw, err := gunzip(body, f.Limits.MaxUncompressedBytes)
 	if err != nil {
 		return fail(err)
 	}
-	c, err := osmchange.Decode(raw)
+	p.raw = len(raw)
+	c, err := osmchange.DecodeLimited(raw, f.Limits.Decode)
+	raw = nil // the decoded change keeps no reference to it
 	if err != nil {
+		var le *osmchange.LimitError
+		if errors.As(err, &le) {
+			return fail(fmt.Errorf("parse: %w (osm.max_* in the configuration)", err))
+		}
 		return fail(fmt.Errorf("parse: %w", err))
 	}
 	if c.Fallback != "" {
@@ -73,7 +81,8 @@ func (f *Fetcher) Run(ctx context.Context, o Options) (Result, error) {
 	}
 	res.From = ptr.seq + 1
 
-	// Download and parse the next diff while this one is written: at most two diffs in memory.
+	// Download and parse the next diff while this one is written: at most two diffs in memory,
+	// and only one when it is big (its memory is then the bound, docs/config.md).
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := make(chan *prepared)
@@ -89,6 +98,13 @@ func (f *Fetcher) Run(ctx context.Context, o Options) (Result, error) {
 			if p.err != nil {
 				return
 			}
+			if p.raw > bigDiff {
+				select {
+				case <-p.applied:
+				case <-pctx.Done():
+					return
+				}
+			}
 		}
 	}()
 	for lim.more(f.now()) {
@@ -101,6 +117,7 @@ func (f *Fetcher) Run(ctx context.Context, o Options) (Result, error) {
 		}
 		applyStart := time.Now()
 		st, err := f.apply(ctx, o, p, &ptr)
+		close(p.applied)
 		if err != nil {
 			return res, &SeqError{Feed: "fetch", Seq: p.seq, URL: p.url, Err: err}
 		}
@@ -131,6 +148,10 @@ func (f *Fetcher) Run(ctx context.Context, o Options) (Result, error) {
 	}
 	return res, nil
 }
+
+// bigDiff is the uncompressed size past which the next diff is not prepared while this one is
+// applied.
+const bigDiff = 32 << 20
 
 type applyStats struct {
 	elements, kept, changesets, tracked int

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/osmtrack/osmtrack/etl/metrics"
+	"github.com/osmtrack/osmtrack/etl/osmchange"
 	"github.com/osmtrack/osmtrack/etl/region"
 	"github.com/osmtrack/osmtrack/etl/replication"
 )
@@ -34,6 +35,15 @@ type Fetcher struct {
 	API ElementAPI
 	// MaxFill bounds the elements one diff asks the API for (0: DefaultMaxFill).
 	MaxFill int
+	Limits  Limits // what one replication file may hold; zero fields: no limit
+}
+
+// Limits bound what one replication file may hold, so that no file can take fetch past a
+// memory bound (docs/config.md). Past one, the file fails like any bad file: an error naming
+// the sequence, the URL and the limit, nothing written, the pointer held.
+type Limits struct {
+	MaxUncompressedBytes int64            // after gunzip (osm.max_uncompressed_bytes)
+	Decode               osmchange.Limits // elements, tags, values, way nodes, members
 }
 
 // Options says what one run does.
@@ -142,8 +152,11 @@ func movePointer(ctx context.Context, tx pgx.Tx, name string, seq uint64, ts tim
 	return nil
 }
 
-// gunzip decompresses a whole gzip body.
-func gunzip(body []byte) ([]byte, error) {
+// gunzip decompresses a whole gzip body, at most max bytes of it (0: no limit). Nothing is
+// allocated from a length the body claims: a first pass counts the output through the limit
+// (a gzip bomb stops there, having allocated nothing), a second fills one slice of that exact
+// size. Decompressing twice costs CPU; the memory is the output once.
+func gunzip(body []byte, max int64) ([]byte, error) {
 	if len(body) == 0 {
 		return nil, errors.New("gunzip: empty body")
 	}
@@ -151,14 +164,28 @@ func gunzip(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gunzip: %w", err)
 	}
-	out := bytes.NewBuffer(make([]byte, 0, len(body)*8))
-	if _, err := io.Copy(out, zr); err != nil {
+	var r io.Reader = zr
+	if max > 0 {
+		r = io.LimitReader(zr, max+1)
+	}
+	n, err := io.Copy(io.Discard, r)
+	if err != nil {
 		return nil, fmt.Errorf("gunzip: %w", err)
+	}
+	if max > 0 && n > max {
+		return nil, fmt.Errorf("gunzip: more than %d bytes uncompressed (limit osm.max_uncompressed_bytes)", max)
 	}
 	if err := zr.Close(); err != nil {
 		return nil, fmt.Errorf("gunzip: %w", err)
 	}
-	return out.Bytes(), nil
+	if err := zr.Reset(bytes.NewReader(body)); err != nil {
+		return nil, fmt.Errorf("gunzip: %w", err)
+	}
+	out := make([]byte, n)
+	if _, err := io.ReadFull(zr, out); err != nil {
+		return nil, fmt.Errorf("gunzip: %w", err)
+	}
+	return out, nil
 }
 
 // limits decides whether a run may start another file.

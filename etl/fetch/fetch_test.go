@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/osmtrack/osmtrack/etl/osmchange"
+	"github.com/osmtrack/osmtrack/etl/replication"
 )
 
 func osc(actions ...string) []byte {
@@ -163,48 +167,79 @@ func TestBadInput(t *testing.T) {
 		cause string
 		// path whose URL the error names; default the data file of 101
 		path string
+		lim  Limits // the fetcher's limits (zero: none)
+		body int64  // the client's body limit (0: osmhttp's default)
 	}{
 		{"truncated gzip", func(t *testing.T, f *testFeed) {
 			b := gz(readShared(t, "minutely/871.osc"))
 			f.addRaw(101, b[:len(b)/2], baseTime.Add(101*time.Minute))
-		}, "gunzip: unexpected EOF", ""},
+		}, "gunzip: unexpected EOF", "", Limits{}, 0},
 		{"not gzip", func(t *testing.T, f *testFeed) {
 			f.addRaw(101, []byte("<html>Service Unavailable</html>"), baseTime.Add(101*time.Minute))
-		}, "gunzip: gzip: invalid header", ""},
-		{"empty body", func(t *testing.T, f *testFeed) { f.addRaw(101, nil, baseTime.Add(101*time.Minute)) }, "gunzip: empty body", ""},
-		{"empty document", func(t *testing.T, f *testFeed) { f.add(101, []byte("  \n")) }, "parse: empty document", ""},
+		}, "gunzip: gzip: invalid header", "", Limits{}, 0},
+		{"empty body", func(t *testing.T, f *testFeed) { f.addRaw(101, nil, baseTime.Add(101*time.Minute)) }, "gunzip: empty body", "", Limits{}, 0},
+		{"empty document", func(t *testing.T, f *testFeed) { f.add(101, []byte("  \n")) }, "parse: empty document", "", Limits{}, 0},
 		{"malformed xml", func(t *testing.T, f *testFeed) {
 			f.add(101, []byte(`<osmChange version="0.6"><create><node id="1" version="1" </create></osmChange>`))
-		}, "parse: XML syntax error", ""},
+		}, "parse: XML syntax error", "", Limits{}, 0},
 		{"unknown element", func(t *testing.T, f *testFeed) {
 			f.add(101, osc(block("create", node(2, 1, 10, inLat, inLon), `<banana id="3"/>`)))
-		}, "unknown element <banana> in <create>", ""},
+		}, "unknown element <banana> in <create>", "", Limits{}, 0},
 		{"garbage state file", func(t *testing.T, f *testFeed) {
 			f.add(101, good)
 			f.edit(func() { f.files["/replication/minute/000/000/101.state.txt"] = []byte("\x00\xffgarbage") })
-		}, "state file", "/replication/minute/000/000/101.state.txt"},
+		}, "state file", "/replication/minute/000/000/101.state.txt", Limits{}, 0},
 		{"state file without timestamp", func(t *testing.T, f *testFeed) {
 			f.add(101, good)
 			f.edit(func() { f.files["/replication/minute/000/000/101.state.txt"] = []byte("sequenceNumber=101\n") })
-		}, "state file has no timestamp", "/replication/minute/000/000/101.state.txt"},
+		}, "state file has no timestamp", "/replication/minute/000/000/101.state.txt", Limits{}, 0},
 		{"404 below head", func(t *testing.T, f *testFeed) {
 			f.add(101, good)
 			f.add(102, good)
 			f.edit(func() { delete(f.files, f.dataPath(101)) })
-		}, "404 Not Found (gave up after 3 attempts)", ""},
+		}, "404 Not Found (gave up after 3 attempts)", "", Limits{}, 0},
 		{"hung server", func(t *testing.T, f *testFeed) {
 			f.add(101, good)
 			f.set(f.dataPath(101), func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
-		}, "timeout awaiting response headers", ""},
+		}, "timeout awaiting response headers", "", Limits{}, 0},
 		{"timestamp backwards", func(t *testing.T, f *testFeed) {
 			f.addRaw(101, gz(good), baseTime.Add(99*time.Minute))
-		}, "goes backwards", ""},
+		}, "goes backwards", "", Limits{}, 0},
 		{"same element version twice", func(t *testing.T, f *testFeed) {
 			f.add(101, osc(block("create", node(5, 1, 10, inLat, inLon)), block("modify", node(5, 1, 10, inLat, inLon))))
-		}, "node 5 v1 appears twice", ""},
+		}, "node 5 v1 appears twice", "", Limits{}, 0},
 		{"way with node ids nobody can know", func(t *testing.T, f *testFeed) {
 			f.add(101, osc(block("create", node(6, 1, 10, inLat, inLon), way(7, 1, 10, 6, -1))))
-		}, "references node -1", ""},
+		}, "references node -1", "", Limits{}, 0},
+		// Exact decoding.
+		{"empty coordinates", func(t *testing.T, f *testFeed) {
+			f.add(101, osc(block("create", `<node id="8" version="1" changeset="10" timestamp="2026-01-01T00:00:00Z" lat="" lon=""/>`)))
+		}, `lat="" is not a decimal number`, "", Limits{}, 0},
+		{"version 2^32+2", func(t *testing.T, f *testFeed) {
+			f.add(101, osc(block("modify", `<way id="9" version="4294967298" changeset="10" timestamp="2026-01-01T00:00:00Z"><nd ref="100"/></way>`)))
+		}, "version 4294967298 out of range", "", Limits{}, 0},
+		{"unknown nested element", func(t *testing.T, f *testFeed) {
+			f.add(101, osc(block("create", `<way id="9" version="1" changeset="10" timestamp="2026-01-01T00:00:00Z"><nd ref="100"><banana/></nd></way>`)))
+		}, "unknown element <banana> in <nd>", "", Limits{}, 0},
+		// Limits on what the network gives.
+		{"gzip bomb", func(t *testing.T, f *testFeed) {
+			f.addRaw(101, gz(bytes.Repeat([]byte(" "), 4<<20)), baseTime.Add(101*time.Minute))
+		}, "gunzip: more than 1048576 bytes uncompressed (limit osm.max_uncompressed_bytes)", "", Limits{MaxUncompressedBytes: 1 << 20}, 0},
+		{"body over the limit", func(t *testing.T, f *testFeed) {
+			f.add(101, good)
+		}, "body larger than the limit of 64 bytes", "", Limits{}, 64},
+		{"elements over the limit", func(t *testing.T, f *testFeed) {
+			f.add(101, osc(block("create", node(11, 1, 10, inLat, inLon), node(12, 1, 10, inLat, inLon), node(13, 1, 10, inLat, inLon))))
+		}, "more than 2 elements in the document (limit)", "", Limits{Decode: osmchange.Limits{MaxElements: 2}}, 0},
+		{"tags over the limit", func(t *testing.T, f *testFeed) {
+			f.add(101, osc(block("create", node(11, 1, 10, inLat, inLon, "a", "1", "b", "2"))))
+		}, "more than 1 tags in node 11 v1", "", Limits{Decode: osmchange.Limits{MaxTags: 1}}, 0},
+		{"value over the limit", func(t *testing.T, f *testFeed) {
+			f.add(101, osc(block("create", node(11, 1, 10, inLat, inLon, "name", strings.Repeat("x", 300)))))
+		}, "more than 255 bytes in the value of tag name of node 11 v1", "", Limits{Decode: osmchange.Limits{MaxValueBytes: 255}}, 0},
+		{"members over the limit", func(t *testing.T, f *testFeed) {
+			f.add(101, osc(block("create", relation(12, 1, 10, member("node", 100, ""), member("node", 100, "a")))))
+		}, "more than 1 members in relation 12 v1", "", Limits{Decode: osmchange.Limits{MaxMembers: 1}}, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -217,6 +252,12 @@ func TestBadInput(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.setup(t, feed)
+			f.Limits = tc.lim
+			if tc.body > 0 {
+				o := testOptions()
+				o.MaxBodyBytes = tc.body
+				f.Feed = replication.NewFeed(feed.srv.URL+"/replication/minute/", replication.Minute, replication.NewClient(o))
+			}
 			before := checksums(t, db, "minute")
 			_, err := f.Run(ctx, Options{Pointer: "minute"})
 			path := tc.path

@@ -170,10 +170,12 @@ func (f *testFeed) dataPath(seq uint64) string {
 	return "/replication/minute/" + replication.SeqPath(seq) + ".osc.gz"
 }
 
-func testClient() *replication.Client {
-	return replication.NewClient(replication.Options{UserAgent: "osmtrack/test (+tests)", HeaderTimeout: 300 * time.Millisecond,
-		RequestTimeout: 3 * time.Second, Retries: 2, Backoff: 5 * time.Millisecond})
+func testOptions() replication.Options {
+	return replication.Options{UserAgent: "osmtrack/test (+tests)", HeaderTimeout: 300 * time.Millisecond,
+		RequestTimeout: 3 * time.Second, Retries: 2, Backoff: 5 * time.Millisecond}
 }
+
+func testClient() *replication.Client { return replication.NewClient(testOptions()) }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 

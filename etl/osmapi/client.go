@@ -62,6 +62,7 @@ type Options struct {
 	ConnectTimeout    time.Duration // [10s]
 	HeaderTimeout     time.Duration // [30s]
 	MaxURLLength      int           // multi-fetch URLs stay below this many characters [8000]
+	MaxBodyBytes      int64         // largest response body [osmhttp.DefaultMaxBodyBytes]
 	HTTPClient        *http.Client  // overrides the transport built from the timeouts
 	Log               *slog.Logger
 }
@@ -115,6 +116,7 @@ func New(opts Options) (*Client, error) {
 		Retries:        opts.Retries,
 		Backoff:        opts.Backoff,
 		MaxBackoff:     opts.MaxBackoff,
+		MaxBodyBytes:   opts.MaxBodyBytes,
 		// The API's Retry-After is obeyed however long it is.
 		MaxRetryAfter: time.Duration(math.MaxInt64),
 		Limiter:       rate.NewLimiter(rate.Limit(opts.RequestsPerSecond), opts.Burst),

@@ -1,6 +1,7 @@
 package osmchange
 
 import (
+	"bytes"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -334,8 +335,9 @@ func (s *scanner) document() *Change {
 		s.fail("no <osmChange> at the start")
 	}
 	s.i += len("<osmChange")
-	// No pre-allocation from the document's length: append grows with what is really there.
-	c := &Change{Elements: make([]Element, 0, min(len(s.b)/200, 1024))}
+	// Room for the elements the document really opens (counted, at most the limit), not a
+	// guess from its length: no growth copies for a big diff, nothing for a white-space bomb.
+	c := &Change{Elements: make([]Element, 0, s.elementCount())}
 	selfClosing := false
 	for {
 		name, _, ok, sc := s.attr()
@@ -373,6 +375,27 @@ func (s *scanner) document() *Change {
 		s.fail("content after </osmChange>")
 	}
 	return c
+}
+
+// elementCount is how many <node, <way and <relation the document holds (an upper bound of its
+// elements), at most the element limit.
+func (s *scanner) elementCount() int {
+	n := 0
+	rest := s.b[s.i:]
+	for {
+		j := bytes.IndexByte(rest, '<')
+		if j < 0 || over(n, s.lim.MaxElements) {
+			break
+		}
+		rest = rest[j+1:]
+		if bytes.HasPrefix(rest, []byte("node")) || bytes.HasPrefix(rest, []byte("way")) || bytes.HasPrefix(rest, []byte("relation")) {
+			n++
+		}
+	}
+	if s.lim.MaxElements > 0 {
+		n = min(n, s.lim.MaxElements+1)
+	}
+	return n
 }
 
 func (s *scanner) decl() {

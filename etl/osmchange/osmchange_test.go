@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -435,5 +436,22 @@ func TestLimits(t *testing.T) {
 				t.Fatalf("without limits: %v", err)
 			}
 		})
+	}
+}
+
+// The fast decoder allocates from what the document holds, not from its length: before, 16 MiB
+// of white space made it allocate room for 80,000 elements.
+func TestNoPreallocationFromLength(t *testing.T) {
+	doc := []byte(`<osmChange version="0.6">` + strings.Repeat(" ", 16<<20) + `</osmChange>`)
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	c, err := DecodeFast(doc)
+	runtime.ReadMemStats(&b)
+	if err != nil || len(c.Elements) != 0 {
+		t.Fatalf("%v", err)
+	}
+	if n := b.TotalAlloc - a.TotalAlloc; n > 1<<20 {
+		t.Errorf("decoding 16 MiB of white space allocated %d bytes", n)
 	}
 }

@@ -52,10 +52,26 @@ type Options struct {
 	MaxBackoff         time.Duration // cap of one backoff [30s]
 	MaxRetryAfter      time.Duration // the longest Retry-After obeyed; longer ones are cut to it [MaxBackoff]
 	Limiter            Limiter       // waited for before every attempt (rate limit); none when nil
+	// MaxBodyBytes is the largest body read (as sent, before any gunzip); a larger one is a
+	// *TooLargeError, not retried. 0: DefaultMaxBodyBytes.
+	MaxBodyBytes int64
 	// StatusError shapes the error of an answer with a status other than 200 (the caller's own
 	// error type); by default the *HTTPError itself. Retries are decided on the status.
 	StatusError func(*HTTPError) error
 	Log         *slog.Logger
+}
+
+// DefaultMaxBodyBytes is the body limit when Options.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 64 << 20
+
+// TooLargeError is a body (or its announced Content-Length) past Options.MaxBodyBytes.
+type TooLargeError struct {
+	URL   string
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("GET %s: body larger than the limit of %d bytes", e.URL, e.Limit)
 }
 
 // Client makes GET requests with retries. It is safe for concurrent use.
@@ -90,6 +106,9 @@ func New(o Options) *Client {
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 30 * time.Second
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if o.MaxRetryAfter <= 0 {
 		o.MaxRetryAfter = o.MaxBackoff
@@ -223,13 +242,20 @@ func (c *Client) once(ctx context.Context, url string) (body []byte, status int,
 			RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"))}
 		return nil, resp.StatusCode, he.RetryAfter, c.o.StatusError(he)
 	}
-	if resp.ContentLength > 0 && resp.ContentLength < 1<<30 {
-		body = make([]byte, 0, resp.ContentLength)
+	max := c.o.MaxBodyBytes
+	if resp.ContentLength > max {
+		return nil, resp.StatusCode, 0, &TooLargeError{URL: url, Limit: max}
 	}
-	body, err = readAll(resp.Body, body)
+	if resp.ContentLength > 0 {
+		body = make([]byte, 0, resp.ContentLength) // at most max
+	}
+	body, err = readAll(io.LimitReader(resp.Body, max+1), body)
 	c.bytes.Add(int64(len(body)))
 	if err != nil {
 		return nil, resp.StatusCode, 0, fmt.Errorf("GET %s: reading body: %w", url, unwrapURLError(err))
+	}
+	if int64(len(body)) > max {
+		return nil, resp.StatusCode, 0, &TooLargeError{URL: url, Limit: max}
 	}
 	if resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength {
 		return nil, resp.StatusCode, 0, fmt.Errorf("GET %s: body has %d of %d bytes: %w", url, len(body), resp.ContentLength, io.ErrUnexpectedEOF)

@@ -278,3 +278,48 @@ func TestCancelledWhileWaiting(t *testing.T) {
 		t.Fatalf("got %v after %d requests, want %q", err, n.Load(), want)
 	}
 }
+
+// A body past MaxBodyBytes is refused, announced (Content-Length) or not (chunked), without
+// a retry and without reading more than the limit.
+func TestBodyLimit(t *testing.T) {
+	var n atomic.Int32
+	var sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		chunk := make([]byte, 32<<10)
+		if r.URL.Path == "/announced" {
+			w.Header().Set("Content-Length", fmt.Sprint(1<<30))
+		}
+		for i := 0; i < 1<<15; i++ { // up to 1 GiB
+			k, err := w.Write(chunk)
+			sent.Add(int64(k))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	o := testOptions()
+	o.MaxBodyBytes = 1 << 20
+	c := New(o)
+	for _, path := range []string{"/announced", "/chunked"} {
+		n.Store(0)
+		_, err := c.Get(context.Background(), srv.URL+path, false)
+		var tl *TooLargeError
+		if !errors.As(err, &tl) || tl.Limit != 1<<20 || !strings.Contains(err.Error(), srv.URL+path) || !strings.Contains(err.Error(), "limit of 1048576 bytes") {
+			t.Errorf("%s: %v", path, err)
+		}
+		if n.Load() != 1 {
+			t.Errorf("%s: %d attempts, want 1 (no retry)", path, n.Load())
+		}
+	}
+	if s := sent.Load(); s > 64<<20 {
+		t.Errorf("the server wrote %d bytes: the client read far past the limit", s)
+	}
+	// At the limit exactly: fine.
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(make([]byte, 1<<20)) }))
+	t.Cleanup(srv2.Close)
+	if b, err := c.Get(context.Background(), srv2.URL, false); err != nil || len(b) != 1<<20 {
+		t.Errorf("body at the limit: %d bytes, %v", len(b), err)
+	}
+}

@@ -23,6 +23,7 @@ type Options struct {
 	Retries        int           // retries after the first attempt
 	Backoff        time.Duration // first backoff; doubles each retry, with jitter
 	MaxBackoff     time.Duration // cap of one backoff (default 30s)
+	MaxBodyBytes   int64         // largest body read (osmhttp's default when 0)
 	Log            *slog.Logger
 }
 
@@ -35,6 +36,7 @@ func OptionsFrom(c config.OSM, version string, log *slog.Logger) Options {
 		RequestTimeout: c.RequestTimeout.D(),
 		Retries:        c.Retries,
 		Backoff:        c.RetryBackoff.D(),
+		MaxBodyBytes:   c.MaxBodyBytes,
 		Log:            log,
 	}
 }
@@ -57,6 +59,7 @@ func NewClient(o Options) *Client {
 		Retries:            o.Retries,
 		Backoff:            o.Backoff,
 		MaxBackoff:         o.MaxBackoff,
+		MaxBodyBytes:       o.MaxBodyBytes,
 		Log:                o.Log,
 	})}
 }
