@@ -25,7 +25,7 @@ func TestPeakRSS(t *testing.T) {
 	type tc struct {
 		name   string
 		gz     func() []byte
-		ok     bool  // the diff is applied (else refused with exit 1)
+		ok     bool   // the diff is applied (else refused with exit 1)
 		cause  string // in the error when refused
 		maxRSS int64  // bytes
 	}
