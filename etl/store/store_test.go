@@ -2,10 +2,12 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -83,16 +85,29 @@ func TestConcurrentMigrateFromScratch(t *testing.T) {
 }
 
 func TestReadOnlyRoleCanOnlySelect(t *testing.T) {
-	db := dbtest.PG(t)
+	// The role is created and dropped by the cluster's admin (the test database's owner may not
+	// create roles); its cleanup is registered first so that it runs after the database is gone.
+	admin := dbtest.Require(t, dbtest.EnvPGAdmin)[0]
 	ctx := context.Background()
-	role := "ro_" + db.Name[len(db.Name)-10:]
-	if _, err := db.Pool.Exec(ctx, `CREATE ROLE `+role+` LOGIN PASSWORD 'pw'`); err != nil {
-		t.Skipf("cannot create a role here: %v", err)
+	role := fmt.Sprintf("ro_test_%d", time.Now().UnixNano())
+	adminExec := func(q string) error {
+		c, err := pgx.Connect(context.Background(), admin)
+		if err != nil {
+			return err
+		}
+		defer c.Close(context.Background())
+		_, err = c.Exec(context.Background(), q)
+		return err
+	}
+	if err := adminExec(`CREATE ROLE ` + role + ` LOGIN PASSWORD 'pw'`); err != nil {
+		t.Fatalf("create role as %s: %v", dbtest.EnvPGAdmin, err)
 	}
 	t.Cleanup(func() {
-		db.Pool.Exec(context.Background(), `DROP OWNED BY `+role)
-		db.Pool.Exec(context.Background(), `DROP ROLE IF EXISTS `+role)
+		if err := adminExec(`DROP ROLE IF EXISTS ` + role); err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+		}
 	})
+	db := dbtest.PG(t)
 	if _, err := store.Migrate(ctx, db.Pool, quiet, role); err != nil {
 		t.Fatal(err)
 	}
