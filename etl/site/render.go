@@ -205,6 +205,7 @@ func level0URL(id int64) string { return fmt.Sprintf("https://level0.osmz.ru/?ur
 // The changeset page.
 
 type csView struct {
+	Card         *userCard
 	E            *Entry
 	ClosedAt     *time.Time
 	JSONHref     string
@@ -501,6 +502,7 @@ func elemNotes(el analysis.Element) []string {
 // List pages.
 
 type listView struct {
+	Card    *userCard
 	Heading string
 	Intro   string
 	Links   []linkView

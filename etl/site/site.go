@@ -134,6 +134,8 @@ type publisher struct {
 	maybe     map[int64]*Entry
 	prevFiles map[string]uint64
 	regions   region.Set // the configured regions (outlines on the maps)
+	users     map[int64]userInfo
+	nextCard  *userCard // the user card of the next listPages call (user pages)
 }
 
 // Publish renders the site into opts.Out and swaps it in.
@@ -239,6 +241,9 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 	res.Snapshot = snap.now
 	p.site.Generated = snap.now
 	cutoff := snap.now.Add(-time.Duration(p.pc.Days) * 24 * time.Hour)
+	if p.users, err = snap.users(ctx); err != nil {
+		return nil, err
+	}
 
 	phase("start")
 	var ids []int64 // nil: everything in the window
@@ -483,6 +488,7 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 	e.Hash = hashString(string(h))
 	e.Sum = r.Sum
 	v := newCSView(r, e, doc)
+	v.Card = p.card(r.User, r.UID, r.Time) // the account's age at the time of the edit
 	if r.Doc == nil {
 		v.JSONHref = ""
 	}
@@ -549,6 +555,8 @@ func (p *publisher) listPages(kind string, all []*Entry, pageName func(n int) st
 	if pages == 0 {
 		pages = 1
 	}
+	card := p.nextCard
+	p.nextCard = nil
 	for n := 1; n <= pages; n++ {
 		lo, hi := (n-1)*size, n*size
 		if hi > len(all) {
@@ -556,7 +564,7 @@ func (p *publisher) listPages(kind string, all []*Entry, pageName func(n int) st
 		}
 		chunk := all[lo:hi]
 		rel := pageName(n)
-		fp := newFingerprint(kind).str(rel).str(title).str(intro).u64(uint64(pages))
+		fp := newFingerprint(kind).str(rel).str(title).str(intro).u64(uint64(pages)).str(fmt.Sprintf("%+v", card))
 		for _, e := range chunk {
 			fp.u64(e.Hash)
 		}
@@ -574,7 +582,7 @@ func (p *publisher) listPages(kind string, all []*Entry, pageName func(n int) st
 			pg.Next = pageName(n + 1)
 		}
 		err := p.b.lazy(rel, fp.sum(), func(w io.Writer) error {
-			v := &listView{Heading: title, Intro: intro, Links: links, Pager: pg}
+			v := &listView{Heading: title, Intro: intro, Links: links, Pager: pg, Card: card}
 			for _, e := range chunk {
 				v.Entries = append(v.Entries, e.HTML)
 			}
@@ -708,8 +716,18 @@ func (p *publisher) renderLists(ctx context.Context) error {
 		u, uid := es[0].User, es[0].UID
 		feed := "users/" + k + ".atom"
 		fl := []feedLink{atomLink("User "+isolate(truncate(orUnknown(u), 60))+" (Atom)", feed)}
-		links := []linkView{{Text: "Review queue filtered by this user", Href: reviewHref("user", u), Local: true}, {Text: "Profile on openstreetmap.org", Href: "https://www.openstreetmap.org/user/" + pathEscape(u)},
-			{Text: "OSMCha", Href: "https://osmcha.org/?filters=" + url.QueryEscape(`{"users":[{"label":"`+jsonEscape(u)+`","value":"`+jsonEscape(u)+`"}]}`)}}
+		links := []linkView{{Text: "Review queue filtered by this user", Href: reviewHref("user", u), Local: true}}
+		c := p.card(u, uid, p.site.Generated)
+		if c != nil {
+			c.HasHere, c.SeenHere = true, len(es)
+			c.FirstHere = es[len(es)-1].Day
+			for _, e := range es {
+				if _, in := severity(&p.pc, e); in {
+					c.FlaggedHere++
+				}
+			}
+		}
+		p.nextCard = c
 		if err := p.listPages("user", es, func(n int) string { return userPage(u, uid, n) }, "User: "+isolate(truncate(orUnknown(u), 200)), fl,
 			fmt.Sprintf("%d changesets in the last %d days.", len(es), p.pc.Days), links); err != nil {
 			return err

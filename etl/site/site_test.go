@@ -317,3 +317,32 @@ func TestPublishIncrementalWithinOverlap(t *testing.T) {
 		t.Error("the changed changeset was not rendered again")
 	}
 }
+
+// The user card: the OSM API's details that analyse cached (osm_users) on the changeset page,
+// with what this site has seen of the user on their page.
+func TestUserCard(t *testing.T) {
+	db := dbtest.PG(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for i := int64(0); i < 3; i++ {
+		insertSeed(t, db.Pool, seed{ID: 600 + i, User: "alice", UID: 1, Created: now.Add(-time.Duration(i+1) * time.Hour),
+			Tags: map[string]string{"comment": "edit"}, BBox: &[4]float64{13.4, 52.5, 13.41, 52.51}, Doc: testDoc(600+i, "alice", 13.4, 52.5)})
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO osm_users (uid, day, display_name, changesets_count, blocks_received, blocks_active, account_created)
+		VALUES (1, current_date - 3, 'alice', 5, 0, 0, now() - interval '400 days'), (1, current_date, 'alice', 7, 2, 1, now() - interval '400 days')`); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	publishT(t, db.Pool, out, false)
+	cs := readSite(t, out, "changesets/600.html")
+	for _, want := range []string{"About <bdi>alice</bdi>", "Account created " + now.AddDate(0, 0, -400).Format("2006-01-02"), "(13 months old at this edit)",
+		"7 changesets on OpenStreetMap", "blocks: 1 active, 2 received", "https://hdyc.neis-one.org/?alice", "osmcha.org/?filters=", `href="users/1.html"`} {
+		if !strings.Contains(cs, want) {
+			t.Errorf("changesets/600.html lacks %q", want)
+		}
+	}
+	up := readSite(t, out, "users/1.html")
+	if !strings.Contains(up, "Here: 3 changesets since") || !strings.Contains(up, "3 with a reason to look") {
+		t.Errorf("users/1.html lacks the counts seen here")
+	}
+}
