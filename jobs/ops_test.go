@@ -81,6 +81,25 @@ func TestStatusCommand(t *testing.T) {
 		t.Errorf("lag under status.max_lag 30m: exit %d\n%s%s", code, out, msg)
 	}
 
+	// A pointer dated in the future is a problem (a healthy negative lag before).
+	sqlExec(t, db, `UPDATE replication_state SET seq_timestamp = '2099-01-01T00:00:00Z'`)
+	if code, out, msg := statusCLI(t, "--strict"); code != exitFailure || !strings.Contains(msg, "in the future") {
+		t.Errorf("future pointer: exit %d\n%s%s", code, out, msg)
+	}
+	sqlExec(t, db, `UPDATE replication_state SET seq_timestamp = now() - interval '1 minute'`)
+
+	// An unreachable database or InfluxDB is exit 1 with the reason, --strict or not.
+	t.Setenv("OSMTRACK_INFLUX_URL", "http://127.0.0.1:9")
+	if code, _, msg := statusCLI(t); code != exitFailure || !strings.Contains(msg, "influxdb is not reachable") {
+		t.Errorf("influxdb down: exit %d\n%s", code, msg)
+	}
+	t.Setenv("OSMTRACK_INFLUX_URL", "")
+	t.Setenv("OSMTRACK_DATABASE_URL", "postgres://nobody:x@127.0.0.1:9/none?connect_timeout=2")
+	if code, _, msg := statusCLI(t); code != exitFailure || !strings.Contains(msg, "database is not reachable") {
+		t.Errorf("database down: exit %d\n%s", code, msg)
+	}
+	t.Setenv("OSMTRACK_DATABASE_URL", db.URL)
+
 	if code, _, _ := statusCLI(t, "--format", "yaml"); code != exitUsage {
 		t.Errorf("--format yaml: exit %d, want %d", code, exitUsage)
 	}

@@ -86,6 +86,17 @@ func runStatus(ctx context.Context, args []string) error {
 	} else if err := ops.WriteText(statusOut, rep); err != nil {
 		return err
 	}
+	for _, w := range rep.Warnings {
+		log.Warn(w)
+	}
+	// A service that does not answer is a failure whatever --strict says: the report cannot
+	// tell the truth about what it could not read.
+	if !rep.Database.Reachable {
+		return fmt.Errorf("status: database is not reachable: %s", rep.Database.Error)
+	}
+	if rep.InfluxDB.Configured && !rep.InfluxDB.Reachable {
+		return fmt.Errorf("status: influxdb is not reachable: %s", rep.InfluxDB.Error)
+	}
 	if *strict && !rep.Healthy {
 		return fmt.Errorf("status: %d problem(s): %s", len(rep.Problems), rep.Problems[0])
 	}

@@ -38,6 +38,7 @@ type StatusReport struct {
 	GeneratedAt   time.Time         `json:"generated_at"`
 	Healthy       bool              `json:"healthy"`  // no problems: `status --strict` exits 0
 	Problems      []string          `json:"problems"` // why `status --strict` fails; never null
+	Warnings      []string          `json:"warnings"` // worth a look, not a failure; never null
 	MaxLagSeconds float64           `json:"max_lag_seconds"`
 	Database      DatabaseStatus    `json:"database"`
 	InfluxDB      InfluxStatus      `json:"influxdb"`
@@ -190,6 +191,7 @@ func Status(ctx context.Context, db *pgxpool.Pool, opts StatusOptions) (*StatusR
 	r := &StatusReport{
 		GeneratedAt:   now,
 		Problems:      []string{},
+		Warnings:      []string{},
 		MaxLagSeconds: opts.MaxLag.Seconds(),
 		Heads:         []FeedHead{},
 		Pointers:      []PointerStatus{},
@@ -273,6 +275,10 @@ func (r *StatusReport) finish(ctx context.Context) (*StatusReport, error) {
 	return r, nil
 }
 
+func (r *StatusReport) warning(format string, args ...any) {
+	r.Warnings = append(r.Warnings, fmt.Sprintf(format, args...))
+}
+
 func (r *StatusReport) problem(format string, args ...any) {
 	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
 }
@@ -311,6 +317,18 @@ func (r *StatusReport) pointers(ctx context.Context, db *pgxpool.Pool, opts Stat
 		if h, ok := heads[p.Feed]; ok {
 			b := int64(h) - p.Seq
 			p.BehindHead = &b
+			if b < 0 {
+				// The feed went back (a restored or replaced server, another feed behind the
+				// same URL): fetch waits until the head passes the pointer.
+				r.warning("pointer %s is at %d, %d ahead of the %s feed's head %d: fetch waits until the head passes it (another feed at the URL, or the server restored?)",
+					p.Name, p.Seq, -b, p.Feed, h)
+			}
+		}
+		// A time in the future (a bad state file accepted by an older fetch) makes every later
+		// diff look like it goes backwards: fetch is stuck until the pointer is repaired.
+		if p.LagSeconds != nil && *p.LagSeconds < -60 {
+			r.problem("pointer %s is dated %s, %s in the future: repair it with osmtrack fetch --pointer %s --reset-to SEQ --confirm-reset (docs/operations.md)",
+				p.Name, p.SeqTimestamp.Format(time.RFC3339), roundDur(-*p.LagSeconds), p.Name)
 		}
 		if p.Live {
 			switch {

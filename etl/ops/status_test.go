@@ -388,3 +388,26 @@ func TestStatusDocExample(t *testing.T) {
 		t.Errorf("example jobs = %+v", r.Jobs)
 	}
 }
+
+// A pointer dated in the future (a bad state file an older fetch accepted) is a problem, not a
+// healthy negative lag; a pointer ahead of its feed's head is a warning.
+func TestStatusFuturePointerAndHeadBehind(t *testing.T) {
+	db := dbtest.PG(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	healthy(t, db.Pool, now)
+	mustExec(t, db.Pool, `UPDATE replication_state SET seq_timestamp = '2099-01-01T00:00:00Z' WHERE name = 'minute'`)
+	head := func(ctx context.Context) (uint64, time.Time, error) { return 97, now, nil }
+	r := statusAt(t, db.Pool, now, StatusOptions{Heads: map[string]HeadFunc{"minute": head}})
+	if r.Healthy || len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "pointer minute is dated 2099-01-01T00:00:00Z") ||
+		!strings.Contains(r.Problems[0], "in the future") || !strings.Contains(r.Problems[0], "--reset-to") {
+		t.Errorf("problems = %q", r.Problems)
+	}
+	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "pointer minute is at 100, 3 ahead of the minute feed's head 97") {
+		t.Errorf("warnings = %q", r.Warnings)
+	}
+	var text bytes.Buffer
+	WriteText(&text, r)
+	if !strings.Contains(text.String(), "warnings:\n  - pointer minute is at 100") {
+		t.Errorf("text report lacks the warning:\n%s", text.String())
+	}
+}

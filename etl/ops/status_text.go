@@ -97,6 +97,12 @@ func WriteText(w io.Writer, r *StatusReport) error {
 		}
 		p("%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, last, outcome, items, errs, ts(j.LastSuccess), every)
 	}
+	if len(r.Warnings) > 0 {
+		p("\nwarnings:\n")
+		for _, w := range r.Warnings {
+			p("  - %s\n", w)
+		}
+	}
 	if len(r.Problems) == 0 {
 		p("\nhealthy\n")
 	} else {
