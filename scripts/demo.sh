@@ -155,6 +155,7 @@ analyse:
   api_requests_per_second: 500
 publish:
   title: osmtrack demo — Simstadt
+  base_url: http://$SITE_ADDR/
   days: 7
   page_size: 50
 rules:
