@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/osmtrack/osmtrack/etl/osmhttp"
@@ -83,6 +85,11 @@ func runSeed(ctx context.Context, args []string) error {
 		src = file
 	}
 
+	// The seed holds ids and a few batches; keep the garbage collector close to that so that the
+	// peak RSS stays well under 512 MiB on a city-size extract (GOMEMLIMIT overrides).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(256 << 20)
+	}
 	a, err := openApp(ctx, *configPath, "seed")
 	if err != nil {
 		return err

@@ -2,12 +2,17 @@
 # Benchmarks with side-by-side references, one table:
 #   benchmark | median | reference | ratio | target | result
 #
-#   scripts/bench.sh [--full-day | --minutes N] [--count N] [--bench REGEX] [--pkg PATTERN] [--keep]
+#   scripts/bench.sh [--full-day | --minutes N] [--city] [--count N] [--bench REGEX] [--pkg PATTERN] [--keep]
 #
 #   --full-day     also the whole-process rows that take minutes: generating a region day and a
 #                  planet day, and backfilling a planet day (1,440 diffs) with `osmtrack fetch`
 #                  against `osmtrack sim serve` (wall time and peak RSS), each beside osmium-tool
 #                  reading the same 1,440 files. Implies --minutes 1440.
+#   --city         also the seed rows on a city-size extract (5.0 million nodes, 1.27 million ways,
+#                  generated from synthetic OPL by scripts/bench-city.awk and osmium cat into the
+#                  scratch dir): `osmtrack seed` of a quarter of it and of all of it (wall time and
+#                  peak RSS) beside `osm2pgsql --slim --create -C 1000` loading it into a throwaway
+#                  database, and `osmium extract -s complete_ways` of the quarter. Minutes per run.
 #   --minutes N    planet-profile minutes to generate for the per-diff rows (default 5)
 #   --count N      runs of everything, medians taken (default 5; 3 is enough for --full-day)
 #   --bench REGEX  only the Go benchmarks matching REGEX (as go test -bench); '^$' for none
@@ -31,6 +36,7 @@
 #   PLANET_OSC              the same minute uncompressed
 #   REAL_OSC                testdata/osm/minutely/241.osc (a real minutely diff)
 #   OSMTRACK                the osmtrack binary built for this run
+#   CITY_PBF, CITY_QUARTER  --city: the city extract and the .poly of its south-west quarter
 #   BENCH_TMP               scratch directory
 #   and the services' environment (OSMTRACK_DATABASE_URL, OSMTRACK_TEST_PG_URL, ...).
 # docs/benchmarks.md explains every row.
@@ -43,13 +49,18 @@ set -euo pipefail
 #              command (GNU time %M; a row with the same command and setup shares its runs)
 #   reference: a command measured the same way (rss: for an RSS row), or "-" for none
 #   target:    space-separated limits, all must hold: <=250ms, <6min, <=2x (ratio), <=200MiB
-#   options:   day (only with --full-day), per=N (the reference run covers N of our ops: divide
+#   options:   day (only with --full-day), city (only with --city), per=N (the reference run covers N of our ops: divide
 #              it by N), setup=FUNC (a function of this script run untimed before each run of ours)
 # Go benchmarks without a row are still listed (no reference, no target).
 OSMIUM_241='osmium cat "$REAL_OSC" -f opl -o /dev/null --overwrite'
 OSMIUM_5='osmium_each $FETCH_BENCH_FILES'
 FETCH_DAY='OSMTRACK_DATABASE_URL=$BENCH_DB_URL OSMTRACK_INFLUX_URL= "$OSMTRACK" fetch --config "$BENCH_TMP/fetch-day.yaml" --from-seq $DAY_FIRST --to-seq $DAY_LAST'
 OSMIUM_DAY='osmium cat "$OSMTRACK_BENCH_PLANET"/replication/minute/*/*/*.osc.gz -f opl -o /dev/null --overwrite'
+SEED_MONACO='OSMTRACK_DATABASE_URL=$BENCH_DB_URL OSMTRACK_INFLUX_URL= "$OSMTRACK" seed --config "$BENCH_TMP/seed-all.yaml" --extract "$MONACO_PBF"'
+SEED_Q='OSMTRACK_DATABASE_URL=$BENCH_DB_URL OSMTRACK_INFLUX_URL= "$OSMTRACK" seed --config "$BENCH_TMP/seed-quarter.yaml" --extract "$CITY_PBF"'
+SEED_ALL='OSMTRACK_DATABASE_URL=$BENCH_DB_URL OSMTRACK_INFLUX_URL= "$OSMTRACK" seed --config "$BENCH_TMP/seed-all.yaml" --extract "$CITY_PBF"'
+OSM2PGSQL='osm2pgsql_fresh "$CITY_PBF"'
+OSMIUM_Q='osmium extract -s complete_ways -p "$CITY_QUARTER" "$CITY_PBF" -o "$BENCH_TMP/quarter.osm.pbf" --overwrite'
 ROWS=(
   "decode real 241.osc, fast path              | bench:BenchmarkDecode241/fast         | $OSMIUM_241 | - |"
   "decode real 241.osc, encoding/xml           | bench:BenchmarkDecode241/encoding-xml | $OSMIUM_241 | - |"
@@ -73,6 +84,12 @@ ROWS=(
   "generate a planet day (1,440 minutes)       | \"\$OSMTRACK\" sim generate --profile planet --minutes 1440 --seed 1 --out \"\$BENCH_TMP/gen\" | - | <5min | day setup=rm_gen"
   "backfill a planet day, city: wall time      | $FETCH_DAY | $OSMIUM_DAY | <6min | day setup=fresh_db"
   "backfill a planet day, city: peak RSS       | rss:$FETCH_DAY | rss:$OSMIUM_DAY | <=200MiB | day setup=fresh_db"
+  "seed Monaco (270 KB .osm.pbf, all of it)    | $SEED_MONACO | - | <2s | setup=fresh_db"
+  "seed city extract, quarter region: wall     | $SEED_Q | $OSM2PGSQL | <=0.5x | city setup=fresh_db"
+  "seed city extract, quarter region: peak RSS | rss:$SEED_Q | rss:$OSM2PGSQL | <=512MiB | city setup=fresh_db"
+  "seed city extract, whole file: wall         | $SEED_ALL | $OSM2PGSQL | <=1x | city setup=fresh_db"
+  "seed city extract, whole file: peak RSS     | rss:$SEED_ALL | rss:$OSM2PGSQL | <=512MiB | city setup=fresh_db"
+  "seed city extract, quarter vs osmium        | $SEED_Q | $OSMIUM_Q | - | city setup=fresh_db"
 )
 # Benchmarks too slow for the default -benchtime (one op takes seconds, plus seconds of set-up):
 # one op per count, and at most 3 counts (the median of 3), to keep the default run near 5 minutes.
@@ -85,15 +102,17 @@ BENCH=.
 PKG=./etl/...
 KEEP=0
 FULL_DAY=0
+CITY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) MINUTES=$2; shift 2 ;;
     --full-day) FULL_DAY=1; MINUTES=1440; shift ;;
+    --city) CITY=1; shift ;;
     --count) COUNT=$2; shift 2 ;;
     --bench) BENCH=$2; shift 2 ;;
     --pkg) PKG=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,43p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -103,6 +122,7 @@ done
 cd "$(dirname "$0")/.."
 command -v osmium >/dev/null || { echo "bench.sh: osmium-tool is needed (scripts/install.sh bench)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "bench.sh: GNU time is needed for peak RSS (scripts/install.sh bench)" >&2; exit 2; }
+[ "$CITY" = 0 ] || command -v osm2pgsql >/dev/null || { echo "bench.sh: --city needs osm2pgsql (scripts/install.sh bench)" >&2; exit 2; }
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 LOAD_START=$(loadavg)
@@ -119,7 +139,7 @@ BENCH_DB_URL=$(sed -E "s|/[^/?]+(\?\|$)|/$BENCH_DB\1|" <<<"$OSMTRACK_DATABASE_UR
 export BENCH_DB BENCH_DB_URL
 cleanup() {
   [ -z "$SERVE_PID" ] || kill "$SERVE_PID" 2>/dev/null || true
-  if [ "$FULL_DAY" = 1 ]; then psql -X -q "$OSMTRACK_DATABASE_URL" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null 2>&1 || true; fi
+  psql -X -q "$OSMTRACK_DATABASE_URL" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "DROP DATABASE IF EXISTS ${BENCH_DB}_o2p WITH (FORCE)" >/dev/null 2>&1 || true
   if [ "$KEEP" = 1 ]; then echo "bench.sh: kept $BENCH_TMP" >&2; else rm -rf "$BENCH_TMP"; fi
 }
 trap cleanup EXIT
@@ -153,7 +173,28 @@ fresh_db() {
     -c "CREATE DATABASE $BENCH_DB TEMPLATE osmtrack_template" &&
     OSMTRACK_DATABASE_URL=$BENCH_DB_URL OSMTRACK_INFLUX_URL= "$OSMTRACK" migrate
 }
-export -f osmium_each rm_gen fresh_db
+# osm2pgsql_fresh PBF: osm2pgsql --slim --create into a new throwaway database (PostGIS from the
+# osmtrack template; creating it takes well under a second of the minutes measured).
+osm2pgsql_fresh() {
+  local url
+  url=$(sed -E "s|/[^/?]+(\?\|$)|/${BENCH_DB}_o2p\1|" <<<"$OSMTRACK_DATABASE_URL")
+  psql -X -q -v ON_ERROR_STOP=1 "$OSMTRACK_DATABASE_URL" -c "DROP DATABASE IF EXISTS ${BENCH_DB}_o2p WITH (FORCE)" \
+    -c "CREATE DATABASE ${BENCH_DB}_o2p TEMPLATE osmtrack_template" >/dev/null &&
+    osm2pgsql --slim --create -C 1000 -d "$url" "$1"
+}
+export -f osmium_each rm_gen fresh_db osm2pgsql_fresh
+
+export MONACO_PBF=$PWD/testdata/osm/extracts/monaco-20150428.osm.pbf
+printf 'log:\n  format: json\n' > "$BENCH_TMP/seed-all.yaml"
+if [ "$CITY" = 1 ]; then
+  export CITY_PBF="$BENCH_TMP/city.osm.pbf" CITY_QUARTER="$BENCH_TMP/quarter.poly"
+  echo "bench.sh: generating the city extract (scripts/bench-city.awk | osmium cat)" >&2
+  awk -f scripts/bench-city.awk | osmium cat -F opl -o "$CITY_PBF" --overwrite \
+    --output-header=osmosis_replication_timestamp=2024-05-01T12:00:00Z
+  osmium fileinfo -e "$CITY_PBF" | grep -E 'Number of (nodes|ways|relations)' >&2
+  printf 'quarter\n1\n 9.70 53.40\n 10.00 53.40\n 10.00 53.55\n 9.70 53.55\n 9.70 53.40\nEND\nEND\n' > "$CITY_QUARTER"
+  printf 'regions:\n  quarter:\n    file: %s\nlog:\n  format: json\n' "$CITY_QUARTER" > "$BENCH_TMP/seed-quarter.yaml"
+fi
 
 if [ "$FULL_DAY" = 1 ]; then
   # `osmtrack sim serve` on a free loopback port, and a fetch configuration pointing at it.
@@ -278,11 +319,12 @@ REFS=()
 for row in "${ROWS[@]}"; do
   IFS='|' read -r label ours ref target opts <<<"$row"
   label=$(trim "$label"); ours=$(trim "$ours"); ref=$(trim "$ref"); target=$(trim "$target"); opts=$(trim "${opts:-}")
-  per=1; setup=""; day=0
+  per=1; setup=""; day=0; city=0
   for o in $opts; do
-    case "$o" in per=*) per=${o#per=} ;; setup=*) setup=${o#setup=} ;; day) day=1 ;; esac
+    case "$o" in per=*) per=${o#per=} ;; setup=*) setup=${o#setup=} ;; day) day=1 ;; city) city=1 ;; esac
   done
   [ "$day" = 1 ] && [ "$FULL_DAY" = 0 ] && continue
+  [ "$city" = 1 ] && [ "$CITY" = 0 ] && continue
   kind=wall
   if [[ $ours == bench:* ]]; then
     b=${ours#bench:}
@@ -345,3 +387,4 @@ if [ "$FULL_DAY" = 1 ]; then
 else
   echo "(whole-day rows: scripts/bench.sh --full-day)"
 fi
+[ "$CITY" = 1 ] || echo "(city-size seed rows against osm2pgsql: scripts/bench.sh --city)"

@@ -7,7 +7,8 @@
 # 2. builds bin/osmtrack and creates a fresh database osmtrack_demo (migrate);
 # 3. generates a region day with the simulator (.local/demo/sim) and serves it on loopback;
 # 4. writes .local/demo/config.yaml (the region, the simulator's URLs, label rules for every kind);
-# 5. runs fetch, fetch --changesets, filter, analyse and publish as the CronJobs do (the same
+# 5. seeds the element store from the simulator's base world (osmtrack seed --set-pointer), then
+#    runs fetch, fetch --changesets, filter, analyse and publish as the CronJobs do (the same
 #    subcommands and arguments), each until it is caught up; publish runs as the read-only role;
 #    then it checks that every reason code and every label shows up in the site (a WARNING line
 #    names those that do not);
@@ -257,6 +258,9 @@ progress() {
 progress &
 PROGRESS_PID=$!
 
+step "seed the element store from the simulator's base world (an extract), pointers at its timestamp"
+run seed --extract "$DEMO/sim/api/base.osm.gz" --set-pointer
+
 step "fetch (minutely diffs up to $HEAD_SEQ)"
 for _ in $(seq 1 20); do
   run fetch
@@ -269,6 +273,10 @@ for _ in $(seq 1 5); do
   [ "$behind" = 0 ] && break
 done
 step "filter, analyse (until nothing is waiting)"
+# The simulator counts the API requests it answers (/sim/requests): analyse's are the difference.
+sim_requests() { curl -fsS "http://$SIM_ADDR/sim/requests"; }
+jnum() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" <<<"$2"; }
+REQ0=$(sim_requests)
 for _ in $(seq 1 30); do
   run filter
   run analyse
@@ -279,6 +287,7 @@ for _ in $(seq 1 30); do
   if [ "$(count "SELECT count(*) FROM changesets WHERE state IN ('new', 'filtered')")" = 0 ]; then break; fi
 done
 
+REQ1=$(sim_requests)
 step "publish (read-only role)"
 P0=$(date +%s)
 OSMTRACK_DATABASE_URL="$RO_URL" run publish --out "$DEMO/site" | tee "$DEMO/publish-1.txt"
@@ -292,6 +301,7 @@ PROGRESS_PID=""
 SHOWN="changesets c LEFT JOIN analyses a ON a.changeset_id = c.id
   WHERE c.state IN ('filtered', 'analysed', 'done', 'failed') OR (c.state = 'new' AND a.changeset_id IS NOT NULL)"
 echo "demo: the site shows $(count "SELECT count(*) FROM $SHOWN") changesets ($(count "SELECT count(*) FROM changesets WHERE state = 'dropped'") dropped by the filter: outside the region or no label)" >&2
+echo "demo: filter kept $(count "SELECT count(*) FROM changesets WHERE state IN ('filtered', 'analysed', 'done', 'failed')") changesets; analyse made $(( $(jnum elements "$REQ1") - $(jnum elements "$REQ0") )) element requests, $(( $(jnum downloads "$REQ1") - $(jnum downloads "$REQ0") )) changeset downloads and $(( $(jnum users "$REQ1") - $(jnum users "$REQ0") + $(jnum changesets "$REQ1") - $(jnum changesets "$REQ0") )) other API requests" >&2
 echo "demo: labels $(count "SELECT string_agg(label || ' ' || n, ', ' ORDER BY label) FROM (SELECT l.label, count(*) n FROM changeset_labels l WHERE l.changeset_id IN (SELECT c.id FROM $SHOWN) GROUP BY l.label) l")" >&2
 echo "demo: reasons $(count "SELECT string_agg(r || ' ' || n, ', ' ORDER BY r) FROM (SELECT unnest(a.reasons) r, count(*) n FROM $SHOWN GROUP BY 1) x")" >&2
 echo "demo: publish took $((P1 - P0)) s, the second (incremental) run $((P2 - P1)) s: $(sed -n 's/.*, \([0-9]* files written ([^)]*)\).*/\1/p' "$DEMO/publish-2.txt" | tail -1)" >&2

@@ -28,8 +28,9 @@ for w in "${want[@]}"; do
     fi ;;
   osmium)
     command -v osmium >/dev/null || { echo "install: osmium-tool (Debian package)" >&2; apt_install osmium-tool; } ;;
-  bench) # scripts/bench.sh: osmium-tool for the references, GNU time for peak RSS
+  bench) # scripts/bench.sh: osmium-tool and osm2pgsql for the references, GNU time for peak RSS
     command -v osmium >/dev/null || { echo "install: osmium-tool (Debian package)" >&2; apt_install osmium-tool; }
+    command -v osm2pgsql >/dev/null || { echo "install: osm2pgsql (Debian package)" >&2; apt_install osm2pgsql; }
     [ -x /usr/bin/time ] || { echo "install: GNU time (Debian package)" >&2; apt_install time; } ;;
   chromium)
     command -v chromium >/dev/null || { echo "install: chromium (Debian package)" >&2; apt_install chromium fonts-dejavu-core; } ;;
