@@ -75,6 +75,8 @@ ROWS=(
   "publish full rebuild, 10,000 changesets     | bench:BenchmarkPublishFull10000       | - | <=10s |"
   "publish incremental, 50 changed             | bench:BenchmarkPublishIncremental50   | - | <=1s |"
   "render one changeset entry + page           | bench:BenchmarkRenderChangeset        | - | - |"
+  "publish at scale (OSMTRACK_BENCH_CHANGESETS) | bench:BenchmarkPublishScale          | - | - |"
+  "review queue filter, 150,000 in Chromium    | bench:BenchmarkReviewFilter           | - | - |"
   "generate one planet minute                  | bench:BenchmarkGeneratePlanetMinute   | osmium cat \"\$PLANET_OSC_GZ\" -o \"\$BENCH_TMP/copy.osc.gz\" --overwrite | - |"
   "status over 90 days of diffs                | bench:BenchmarkStatus                 | - | - |"
   "prune 100,000 element versions              | bench:BenchmarkPruneElements          | - | - |"
@@ -93,7 +95,7 @@ ROWS=(
 )
 # Benchmarks too slow for the default -benchtime (one op takes seconds, plus seconds of set-up):
 # one op per count, and at most 3 counts (the median of 3), to keep the default run near 5 minutes.
-SLOW=(BenchmarkPublishFull10000 BenchmarkPublishIncremental50)
+SLOW=(BenchmarkPublishFull10000 BenchmarkPublishIncremental50 BenchmarkPublishScale BenchmarkReviewFilter)
 # -----------------------------------------------------------------------------------------------
 
 MINUTES=5

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -231,5 +232,103 @@ func TestReviewQueueFilters(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`#qstatus[data-loaded="all"]`)))
 		buf, _ = chromedp.Run(ctx, chromedp.FullScreenshot(90))
 		os.WriteFile(filepath.Join(shots, "review.png"), buf, 0o644)
+	}
+}
+
+// BenchmarkReviewFilter measures the queue's filter in headless Chromium over
+// OSMTRACK_BENCH_CHANGESETS queued changesets (default 150,000: 30 days of a country-size
+// region), spread over 30 day shards: the time from a filter change (the form's change event)
+// to the list drawn, as ms/filter (median over a set of filter changes), and the largest shard.
+//
+//	go test -run '^$' -bench ReviewFilter -benchtime 1x ./etl/site/
+func BenchmarkReviewFilter(b *testing.B) {
+	requireChromiumTB(b)
+	n := benchSize(b, 150000)
+	db := dbtest.PG(b)
+	insertSeed(b, db.Pool, seed{ID: 1, User: "alice", UID: 1, Created: time.Now().UTC().Add(-time.Hour), Tags: map[string]string{"comment": "x"},
+		BBox: &[4]float64{13.4, 52.5, 13.41, 52.51}, Doc: testDoc(1, "alice", 13.4, 52.5)})
+	out := filepath.Join(b.TempDir(), "site")
+	if _, err := Publish(context.Background(), db.Pool, testConfig(b), Options{Out: out, LeafletDir: leafletForTest(b), Overlap: time.Millisecond}); err != nil {
+		b.Fatal(err)
+	}
+	root, _ := filepath.EvalSymlinks(filepath.Join(out, "current"))
+	// Synthetic shards: the shape publish writes, with realistic variety.
+	codes := []string{"dragged_node", "mass_deletion", "new_mapper", "suspect_word", "possible_import", "no_editor", "large_building"}
+	labels := []string{"roads", "shops", "buildings", "landuse", "names"}
+	editors := []string{"iD 2.30", "JOSM/1.5", "StreetComplete 58", "Every Door", "Vespucci 20"}
+	idx := reviewIndex{Reasons: map[string]string{}, Labels: labels, Regions: []string{"north", "south"}}
+	for _, c := range codes {
+		idx.Reasons[c] = reasonName(c)
+	}
+	start := time.Now().UTC().Truncate(24 * time.Hour)
+	perDay := n / 30
+	largest := 0
+	for d := 0; d < 30; d++ {
+		day := start.AddDate(0, 0, -d).Format("2006-01-02")
+		items := make([]reviewItem, 0, perDay)
+		for i := 0; i < perDay; i++ {
+			k := d*perDay + i
+			it := reviewItem{ID: int64(100000000 + k), Time: start.AddDate(0, 0, -d).Unix() + int64(i%86400), User: fmt.Sprintf("mapper%d", k%20000), UID: int64(k%20000 + 1),
+				Editor: editors[k%5], Comment: fmt.Sprintf("Edited %d things near street %d #hashtag", k%37, k%1000), Reasons: []string{codes[k%7]},
+				Changes: k % 500, Severity: []int{70, 90, 20, 40, 60, 10, 40}[k%7], Bot: k%50 == 0, Open: k%20 == 0}
+			if k%3 == 0 {
+				it.Labels = []string{labels[k%5]}
+				it.Regions = []string{[]string{"north", "south"}[k%2]}
+			}
+			items = append(items, it)
+		}
+		data, _ := json.Marshal(items)
+		if len(data) > largest {
+			largest = len(data)
+		}
+		os.WriteFile(filepath.Join(root, "review", day+".json"), data, 0o644)
+		idx.Days = append(idx.Days, reviewDay{Day: day, File: reviewShard(day), N: len(items)})
+		idx.Total += len(items)
+	}
+	data, _ := json.Marshal(idx)
+	os.WriteFile(filepath.Join(root, "review", "index.json"), data, 0o644)
+	srv := httptest.NewServer(Handler(root))
+	defer srv.Close()
+	ctx := startBrowser(b, 1200, 900)
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/review.html"), chromedp.WaitVisible(chromedp.CSS(`#qstatus[data-loaded="all"]`))); err != nil {
+		b.Fatal(err)
+	}
+	loaded, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`window.osmtrackQueue.count({})`))
+	if loaded != idx.Total {
+		b.Fatalf("%d of %d changesets loaded", loaded, idx.Total)
+	}
+	// Each step changes one control; the time covers the filter and drawing the first 100.
+	const stepJS = `(function(name, value){var f=document.forms.filters, el=f.elements[name];
+		if (el.type==='checkbox') el.checked = value==='1'; else el.value=value;
+		var t0=performance.now(); el.dispatchEvent(new Event(el.tagName==='SELECT'||el.type==='checkbox'?'change':'input',{bubbles:true}));
+		return performance.now()-t0})`
+	steps := [][2]string{{"reason", "dragged_node"}, {"label", "roads"}, {"nobots", "1"}, {"q", "street 12"}, {"user", "mapper1"}, {"reason", ""},
+		{"editor", "josm"}, {"min", "100"}, {"open", "1"}, {"label", ""}, {"q", ""}, {"user", ""}, {"editor", ""}, {"min", ""}, {"open", ""}, {"nobots", ""}}
+	var ms []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, s := range steps {
+			v, err := chromedp.Run(ctx, chromedp.Evaluate[float64](fmt.Sprintf(`%s(%q,%q)`, stepJS, s[0], s[1])))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ms = append(ms, v)
+			if i == 0 {
+				fm, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('qstatus').getAttribute('data-ms')+' ms filter, '+document.getElementById('qstatus').getAttribute('data-count')+' match'`))
+				b.Logf("%s=%q: %.1f ms (%s)", s[0], s[1], v, fm)
+			}
+		}
+	}
+	b.StopTimer()
+	sort.Float64s(ms)
+	b.ReportMetric(ms[len(ms)/2], "ms/filter")
+	b.ReportMetric(ms[len(ms)-1], "max-ms/filter")
+	b.ReportMetric(float64(largest)/(1<<20), "largest-shard-MiB")
+	b.Logf("%d changesets in 30 shards; filter change median %.1f ms, max %.1f ms; largest shard %d bytes", idx.Total, ms[len(ms)/2], ms[len(ms)-1], largest)
+}
+
+func requireChromiumTB(b testing.TB) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		b.Skip("chromium is not installed at " + chromiumPath)
 	}
 }

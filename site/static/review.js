@@ -42,15 +42,20 @@
     op.value = value; op.textContent = "\u2068" + label + "\u2069"; sel.appendChild(op);
   }
 
-  // prepare adds the lower-case search fields to the items of a shard.
+  // Item gives every changeset the same shape (the shards omit empty fields): the filter loop
+  // then reads monomorphic objects, several times faster than the parsed ones. It adds the
+  // lower-case search fields.
+  function Item(x) {
+    this.i = x.i; this.t = x.t; this.u = x.u || ""; this.e = x.e || ""; this.c = x.c || "";
+    this.r = x.r || null; this.l = x.l || null; this.g = x.g || null;
+    this.n = x.n || 0; this.s = x.s || 0; this.b = !!x.b; this.o = !!x.o;
+    this._u = this.u.toLowerCase(); this._e = this.e.toLowerCase();
+    this._q = (this.c + "\n" + this.u).toLowerCase();
+  }
   function prepare(list) {
-    for (var i = 0; i < list.length; i++) {
-      var it = list[i];
-      it._u = (it.u || "").toLowerCase();
-      it._e = (it.e || "").toLowerCase();
-      it._q = ((it.c || "") + "\n" + (it.u || "")).toLowerCase();
-    }
-    return list;
+    var out = new Array(list.length);
+    for (var i = 0; i < list.length; i++) out[i] = new Item(list[i]);
+    return out;
   }
   function sortItems() {
     items.sort(function (a, b) { return (b.s - a.s) || (b.t - a.t) || (b.i - a.i); });
