@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"gopkg.in/yaml.v3"
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
@@ -165,8 +166,15 @@ func TestCronJobsEndToEnd(t *testing.T) {
 		}
 		scheds = append(scheds, &sched{cj: cj, s: s, next: s.Next(clock.Add(-time.Second))})
 	}
-	ran := map[string]int{}
-	var smokes []bool
+	var (
+		smokeMu sync.Mutex
+		smokes  []bool
+	)
+	// The CronJob controller with concurrencyPolicy Forbid: a CronJob whose last Job is still
+	// running when it is due again skips that run. A simulated minute waits for its Jobs at
+	// most 20 s of real time (a step normally takes one or two), so a hung step is skipped
+	// rather than holding the hour up, and counted below.
+	cron := newCronSim(20 * time.Second)
 	for m := 0; m < 60; m++ {
 		now := clock.Add(time.Duration(m) * time.Minute)
 		srv.Advance()
@@ -177,22 +185,26 @@ func TestCronJobsEndToEnd(t *testing.T) {
 				s.next = s.s.Next(s.next)
 			}
 		}
-		var wg sync.WaitGroup
-		for _, cj := range due {
-			ran[cj.Name]++
-			wg.Add(1)
+		cron.minute(due, func(cj *batchv1.CronJob) {
 			if cj.Name == "osmtrack-smoke" {
-				// The health check may fail while the first steps have not yet run; from the
-				// first publish on it must pass (checked after the hour).
-				go func() { defer wg.Done(); smokes = append(smokes, r.runJob(ctx, cj, false, nil)) }()
-				continue
+				// The health check may fail while the pipeline catches up (checked after the hour).
+				ok := r.runJob(ctx, cj, false, nil)
+				smokeMu.Lock()
+				smokes = append(smokes, ok)
+				smokeMu.Unlock()
+				return
 			}
-			go func() { defer wg.Done(); r.runJob(ctx, cj, true, nil) }()
-		}
-		wg.Wait()
+			r.runJob(ctx, cj, true, nil)
+		})
 		if t.Failed() {
+			cron.wait()
 			t.Fatalf("simulated minute %s: a step failed", now.Format("15:04"))
 		}
+	}
+	cron.wait()
+	ran := cron.started
+	if len(cron.skipped) > 0 {
+		t.Errorf("runs skipped because the previous Job was still running after 20 s (Forbid): %v", cron.skipped)
 	}
 	for name, want := range map[string]int{"osmtrack-fetch": 60, "osmtrack-changesets": 60, "osmtrack-filter": 60, "osmtrack-analyse": 30, "osmtrack-publish": 30,
 		"osmtrack-prune": 1, "osmtrack-backup-postgis": 1, "osmtrack-backup-influxdb": 1, "osmtrack-smoke": 6} {
@@ -396,6 +408,61 @@ func influxLast(base string, user [2]string, db, q string) (float64, bool, error
 	return v, ok, nil
 }
 
+// cronSim starts each minute's due Jobs as the CronJob controller does with
+// concurrencyPolicy Forbid: one whose previous Job still runs is skipped.
+type cronSim struct {
+	budget  time.Duration
+	mu      sync.Mutex
+	active  map[string]chan struct{} // closed when the CronJob's running Job ends
+	started map[string]int
+	skipped map[string]int
+	all     sync.WaitGroup
+}
+
+func newCronSim(budget time.Duration) *cronSim {
+	return &cronSim{budget: budget, active: map[string]chan struct{}{}, started: map[string]int{}, skipped: map[string]int{}}
+}
+
+// minute starts the due Jobs (skipping those still running) and waits until this minute's
+// Jobs ended or the budget is spent.
+func (c *cronSim) minute(due []*batchv1.CronJob, run func(*batchv1.CronJob)) {
+	var mine []chan struct{}
+	for _, cj := range due {
+		c.mu.Lock()
+		if done, ok := c.active[cj.Name]; ok {
+			select {
+			case <-done:
+			default:
+				c.skipped[cj.Name]++
+				c.mu.Unlock()
+				continue
+			}
+		}
+		done := make(chan struct{})
+		c.active[cj.Name] = done
+		c.started[cj.Name]++
+		c.mu.Unlock()
+		mine = append(mine, done)
+		c.all.Add(1)
+		go func() {
+			defer c.all.Done()
+			defer close(done)
+			run(cj)
+		}()
+	}
+	timeout := time.After(c.budget)
+	for _, d := range mine {
+		select {
+		case <-d:
+		case <-timeout:
+			return
+		}
+	}
+}
+
+// wait waits for every Job still running.
+func (c *cronSim) wait() { c.all.Wait() }
+
 // withArgs is a copy of cj whose osmtrack container runs args (what scripts/kube.sh does to
 // a template's Job).
 func withArgs(cj *batchv1.CronJob, args ...string) *batchv1.CronJob {
@@ -521,6 +588,8 @@ type runner struct {
 	retries []string
 	cmDirs  map[string]string // ConfigMap → folder
 	n       int
+	// netChecked: the CronJobs whose connections checkConnections evaluated.
+	netChecked map[string]bool
 }
 
 func (r *runner) claimDir(claim string) string {
@@ -603,7 +672,9 @@ func (r *runner) runJob(ctx context.Context, cj *batchv1.CronJob, mustSucceed bo
 	if js.BackoffLimit != nil {
 		backoff = int(*js.BackoffLimit)
 	}
-	deadline := time.Duration(*js.ActiveDeadlineSeconds) * time.Second
+	// activeDeadlineSeconds is the Job's, across its pods and retries: past it the running
+	// pod is killed and the Job fails without further retries (DeadlineExceeded).
+	jobEnd := time.Now().Add(time.Duration(*js.ActiveDeadlineSeconds) * time.Second)
 	// As the Job controller does: a pod that exits 1 is replaced until backoffLimit pods have
 	// failed; exit code 2 fails the Job at once (the podFailurePolicy).
 	var (
@@ -617,13 +688,17 @@ func (r *runner) runJob(ctx context.Context, cj *batchv1.CronJob, mustSucceed bo
 		go func() {
 			defer wg.Done()
 			for {
-				res := r.runPod(ctx, cj.Name, &js.Template.Spec, deadline, extra)
+				res := r.runPod(ctx, cj.Name, &js.Template.Spec, time.Until(jobEnd), extra)
 				if res.code == 0 {
 					return
 				}
 				mu.Lock()
 				failures++
-				giveUp := res.code == 2 || failures > backoff || failed != ""
+				overrun := !time.Now().Before(jobEnd)
+				if overrun {
+					res.msg = "DeadlineExceeded: activeDeadlineSeconds passed; " + res.msg
+				}
+				giveUp := res.code == 2 || failures > backoff || failed != "" || overrun
 				if giveUp && failed == "" {
 					failed = res.msg
 				}
@@ -739,6 +814,7 @@ func (r *runner) runPod(ctx context.Context, name string, ps *corev1.PodSpec, de
 		for k, v := range extra {
 			set(k, v)
 		}
+		r.checkConnections(name, vars, &ct, ps)
 		env := []string{"PATH=" + r.pathEnv, "HOME=" + vols["tmp"], "TMPDIR=" + vols["tmp"]}
 		for _, k := range order {
 			v := vars[k]
@@ -781,6 +857,155 @@ func (r *runner) runPod(ctx context.Context, name string, ps *corev1.PodSpec, de
 		}
 	}
 	return podResult{}
+}
+
+// The address the end-to-end test gives PostGIS outside the cluster (the root build's egress
+// rule admits any address on 5432; production narrows it, TestNetworkPolicies checks that).
+const postgisAddr = "198.51.100.7"
+
+// checkConnections evaluates, once per CronJob, the connections its pod makes with the
+// environment and args it got from the manifests (before the test points them at the local
+// services) against the build's NetworkPolicies, both ways for peers inside the cluster:
+// PostGIS (OSMTRACK_DATABASE_URL), InfluxDB's HTTP API (OSMTRACK_INFLUX_URL) and RPC port
+// (*_INFLUX_RPC), the OSM servers of the configuration and a seed's extract URL (HTTPS), and
+// the smoke check's GET of the site through the nginx Service.
+func (r *runner) checkConnections(name string, vars map[string]string, ct *corev1.Container, ps *corev1.PodSpec) {
+	args := ct.Args
+	r.mu.Lock()
+	if r.netChecked == nil {
+		r.netChecked = map[string]bool{}
+	}
+	done := r.netChecked[name]
+	r.netChecked[name] = true
+	r.mu.Unlock()
+	if done {
+		return
+	}
+	o := r.b.Get("CronJob", name)
+	if o == nil {
+		return // not from the build (the runner's own tests)
+	}
+	pod := o.Typed.(*batchv1.CronJob).Spec.JobTemplate.Spec.Template.Labels
+	podsOf := func(kind, n string) map[string]string {
+		switch o := r.b.Get(kind, n).Typed.(type) {
+		case *appsv1.StatefulSet:
+			return o.Spec.Template.Labels
+		case *appsv1.Deployment:
+			return o.Spec.Template.Labels
+		}
+		return nil
+	}
+	type conn struct {
+		what  string
+		peer  Peer
+		port  int32
+		inner map[string]string // the peer pod's labels, for its ingress rules
+	}
+	var conns []conn
+	hostPort := func(raw string, def int32) (string, int32) {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			if h, p, ok := strings.Cut(raw, ":"); ok { // host:port
+				u = &url.URL{Host: h + ":" + p}
+			} else {
+				return "", 0
+			}
+		}
+		port := def
+		if p := u.Port(); p != "" {
+			fmt.Sscan(p, &port)
+		}
+		return u.Hostname(), port
+	}
+	inCluster := func(what, raw string, def int32) {
+		host, port := hostPort(raw, def)
+		switch host {
+		case "":
+			return
+		case "postgis":
+			conns = append(conns, conn{what, Peer{IP: postgisAddr}, port, nil})
+		case "influxdb", "influxdb.osmtrack.svc":
+			l := podsOf("StatefulSet", "influxdb")
+			conns = append(conns, conn{what, Peer{Labels: l}, port, l})
+		default:
+			r.t.Errorf("%s: %s connects to %s, which the test does not know", name, what, host)
+		}
+	}
+	// The Secrets hold what the cluster gets (the test's vars point at the local services).
+	for _, e := range ct.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.Name == "OSMTRACK_DATABASE_URL" {
+			ref := e.ValueFrom.SecretKeyRef
+			if sec := r.b.Secret(ref.Name); sec != nil {
+				v := string(sec.Data[ref.Key])
+				if v == "" {
+					v = sec.StringData[ref.Key]
+				}
+				inCluster(e.Name, v, 5432)
+			}
+		}
+	}
+	for k, v := range vars {
+		switch {
+		case k == "OSMTRACK_DATABASE_URL":
+			// from the Secret, above
+		case k == "OSMTRACK_INFLUX_URL" && v != "":
+			inCluster(k, v, 8086)
+		case strings.HasSuffix(k, "_INFLUX_RPC"):
+			inCluster(k, v, 8088)
+		}
+	}
+	public := Peer{IP: "203.0.113.10"} // an OSM server or the extract's host
+	cfg, err := StepConfig(r.b)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, u := range []string{cfg.OSM.ReplicationURL, cfg.OSM.ChangesetReplicationURL, cfg.OSM.APIURL} {
+		if strings.HasPrefix(u, "https://") {
+			conns = append(conns, conn{"the OSM server " + u, public, 443, nil})
+		} else {
+			r.t.Errorf("%s: the configuration's OSM URL %s is not HTTPS", name, u)
+		}
+	}
+	for i, a := range args {
+		if a == "--extract" && i+1 < len(args) && strings.HasPrefix(args[i+1], "http") {
+			conns = append(conns, conn{"the extract", public, 443, nil})
+		}
+	}
+	for _, c := range conns {
+		if !r.b.Allowed(pod, true, c.peer, corev1.ProtocolTCP, c.port) {
+			r.t.Errorf("%s: the NetworkPolicies block its connection to %s (port %d)", name, c.what, c.port)
+		}
+		if c.inner != nil && !r.b.Allowed(c.inner, false, Peer{Labels: pod}, corev1.ProtocolTCP, c.port) {
+			r.t.Errorf("%s: the NetworkPolicies of %s refuse its connection (port %d)", name, c.what, c.port)
+		}
+	}
+	// The other containers (the smoke check's GET of the site through the nginx Service).
+	for _, ct := range ps.Containers {
+		if IsOsmtrack(&ct) || len(ct.Command) == 0 {
+			continue
+		}
+		host, _ := hostPort(ct.Command[len(ct.Command)-1], 80)
+		if host == "" {
+			continue
+		}
+		svc, ok := r.b.Get("Service", host).Typed.(*corev1.Service)
+		if !ok {
+			r.t.Errorf("%s: container %s connects to %s, which is no Service of the build", name, ct.Name, host)
+			continue
+		}
+		site := podsOf("Deployment", host)
+		port := svc.Spec.Ports[0].TargetPort.IntVal
+		if svc.Spec.Ports[0].TargetPort.StrVal != "" {
+			for _, cp := range r.b.Get("Deployment", host).Typed.(*appsv1.Deployment).Spec.Template.Spec.Containers[0].Ports {
+				if cp.Name == svc.Spec.Ports[0].TargetPort.StrVal {
+					port = cp.ContainerPort
+				}
+			}
+		}
+		if !r.b.Allowed(pod, true, Peer{Labels: site}, corev1.ProtocolTCP, port) || !r.b.Allowed(site, false, Peer{Labels: pod}, corev1.ProtocolTCP, port) {
+			r.t.Errorf("%s: the NetworkPolicies block container %s's connection to %s (pod port %d)", name, ct.Name, host, port)
+		}
+	}
 }
 
 func tail(s string, n int) string {
