@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,9 +21,12 @@ func init() {
 const fetchUsage = `osmtrack fetch [--config FILE] [--pointer NAME] [--start START] [--max-diffs N] [--max-duration D] [--force]
        osmtrack fetch --from-seq N [--to-seq M] | --from-time T [--to-time T]  [--pointer NAME]   (backfill)
        osmtrack fetch --changesets [...same flags...]                                           (changeset metadata feed)
+       osmtrack fetch [--changesets] --pointer NAME --reset-to SEQ --confirm-reset               (repair a pointer)
 
 START and T: head, a sequence number, "N minutes|hours|days ago" or an RFC 3339 time.
-A backfill keeps its own pointer (default backfill-FROM-TO) and never moves the live one.`
+A backfill keeps its own pointer (default backfill-FROM-TO) and never moves the live one.
+--reset-to moves an existing pointer to SEQ (with SEQ's state time), e.g. after it accepted a
+time in the future; without --confirm-reset it only says what it would do (docs/operations.md).`
 
 func runFetch(ctx context.Context, args []string) error {
 	f := newFlags("fetch", fetchUsage)
@@ -37,12 +41,24 @@ func runFetch(ctx context.Context, args []string) error {
 	maxDiffs := f.Int("max-diffs", 0, "at most this many files this run (default: fetch.max_diffs / changesets.max_files; no limit for a backfill)")
 	maxDuration := f.Duration("max-duration", 0, "start no new file after this long (default: fetch.max_duration / changesets.max_duration; no limit for a backfill)")
 	force := f.Bool("force", false, "re-apply sequences already applied")
+	resetTo := f.Uint64("reset-to", 0, "repair: move the pointer (--pointer, required) to this sequence, then exit")
+	confirmReset := f.Bool("confirm-reset", false, "confirm --reset-to")
 	noAPI := f.Bool("no-api", false, "never call the OSM API: elements whose locations neither the diff nor the store knows stay unlocated")
 	if err := f.parse(args); err != nil {
 		return err
 	}
 	if err := f.noArgs(); err != nil {
 		return err
+	}
+	if *resetTo > 0 {
+		if *pointerName == "" {
+			return usagef("fetch: --reset-to needs --pointer NAME (the pointer to repair)")
+		}
+		if *fromSeq > 0 || *fromTime != "" || *toSeq > 0 || *toTime != "" || *start != "" || *force {
+			return usagef("fetch: --reset-to does not combine with a backfill, --start or --force")
+		}
+	} else if *confirmReset {
+		return usagef("fetch: --confirm-reset without --reset-to")
 	}
 	backfill := *fromSeq > 0 || *fromTime != "" || *toSeq > 0 || *toTime != ""
 	if backfill {
@@ -110,7 +126,8 @@ func runFetch(ctx context.Context, args []string) error {
 	}
 
 	feed := replication.NewFeed(baseURL, kind, replication.NewClient(replication.OptionsFrom(a.cfg.OSM, version, a.log)))
-	fe := &fetch.Fetcher{DB: a.db, Feed: feed, Regions: regions, Metrics: a.metrics, Log: a.log, Limits: fetchLimits(a.cfg.OSM)}
+	fe := &fetch.Fetcher{DB: a.db, Feed: feed, Regions: regions, Metrics: a.metrics, Log: a.log, Limits: fetchLimits(a.cfg.OSM),
+		MaxSkew: a.cfg.Fetch.MaxClockSkew.D()}
 	if !*changesets && !*noAPI && len(regions) > 0 {
 		// The API fill: locations a keep decision needs and neither the diff nor the store has.
 		api, err := newAPIClient(a.cfg, "", a)
@@ -152,6 +169,9 @@ func runFetch(ctx context.Context, args []string) error {
 		*pointerName = live
 	}
 	o.Pointer = *pointerName
+	if *resetTo > 0 {
+		return resetPointer(ctx, a, fe, job, lockPrefix+o.Pointer, o.Pointer, *resetTo, *confirmReset)
+	}
 
 	return step.Do(ctx, a.db, a.metrics, a.log, job, lockPrefix+o.Pointer, func(ctx context.Context, r *step.Run) error {
 		fe.Log = r.Log.With("pointer", o.Pointer)
@@ -178,4 +198,38 @@ func fetchLimits(c config.OSM) fetch.Limits {
 	return fetch.Limits{MaxUncompressedBytes: c.MaxUncompressedBytes, Decode: osmchange.Limits{
 		MaxElements: c.MaxElements, MaxTags: c.MaxTags, MaxValueBytes: c.MaxValueBytes,
 		MaxWayNodes: c.MaxWayNodes, MaxMembers: c.MaxMembers}}
+}
+
+// resetPointer is fetch --reset-to: under the pointer's lock, so that no run moves it meanwhile.
+func resetPointer(ctx context.Context, a *app, fe *fetch.Fetcher, job, lock, name string, seq uint64, confirmed bool) error {
+	if !confirmed {
+		var cur int64
+		var ts *time.Time
+		if err := a.db.QueryRow(ctx, `SELECT seq, seq_timestamp FROM replication_state WHERE name = $1`, name).Scan(&cur, &ts); err != nil {
+			return fmt.Errorf("fetch: pointer %s: %w", name, err)
+		}
+		return usagef("fetch: would move pointer %s from %d (%s) to %d; add --confirm-reset to do it", name, cur, fmtTime(ts), seq)
+	}
+	err := step.Do(ctx, a.db, a.metrics, a.log, job+"-reset", lock, func(ctx context.Context, r *step.Run) error {
+		fe.Log = r.Log.With("pointer", name)
+		oldSeq, oldTS, newTS, err := fe.ResetPointer(ctx, name, seq)
+		if err != nil {
+			return fmt.Errorf("fetch: --reset-to: %w", err)
+		}
+		r.Log.Warn("pointer reset", "pointer", name, "from_seq", oldSeq, "from_time", fmtTime(oldTS), "to_seq", seq, "to_time", fmtTime(newTS))
+		fmt.Printf("pointer %s moved from %d (%s) to %d (%s)\n", name, oldSeq, fmtTime(oldTS), seq, fmtTime(newTS))
+		r.Items = 1
+		return nil
+	})
+	if errors.Is(err, step.ErrLocked) {
+		return fmt.Errorf("fetch: --reset-to: pointer %s is in use by a running fetch (lock %s); try again", name, lock)
+	}
+	return err
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return "no time"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

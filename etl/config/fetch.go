@@ -12,6 +12,9 @@ type Fetch struct {
 	MaxDiffs    int      `yaml:"max_diffs"`
 	MaxDuration Duration `yaml:"max_duration"`
 	Retention   Duration `yaml:"retention"`
+	// MaxClockSkew is how far in the future a replication state time may be; a later one is
+	// refused (both feeds).
+	MaxClockSkew Duration `yaml:"max_clock_skew"`
 }
 
 // ChangesetFeed configures reading changeset metadata from the changeset replication feed.
@@ -26,7 +29,7 @@ var startRe = regexp.MustCompile(`^(head|\d+|\d+ (minutes?|hours?|days?) ago|\d{
 
 func init() {
 	sectionDefaults = append(sectionDefaults, func(c *Config) {
-		c.Fetch = Fetch{Pointer: "minute", Start: "head", MaxDiffs: 60, MaxDuration: Duration(45e9), Retention: Duration(30 * 24 * 3600e9)}
+		c.Fetch = Fetch{Pointer: "minute", Start: "head", MaxDiffs: 60, MaxDuration: Duration(45e9), Retention: Duration(30 * 24 * 3600e9), MaxClockSkew: Duration(3600e9)}
 		c.Changeset = ChangesetFeed{Pointer: "changesets", Start: "head", MaxFiles: 60, MaxDuration: Duration(45e9)}
 	})
 	sectionValidators = append(sectionValidators, func(c *Config) []FieldError {
@@ -42,6 +45,9 @@ func init() {
 		}
 		if c.Fetch.MaxDuration <= 0 {
 			errs = append(errs, FieldError{"fetch.max_duration", "must be positive"})
+		}
+		if c.Fetch.MaxClockSkew <= 0 {
+			errs = append(errs, FieldError{"fetch.max_clock_skew", "must be positive"})
 		}
 		if c.Fetch.Retention <= 0 {
 			errs = append(errs, FieldError{"fetch.retention", "must be positive"})

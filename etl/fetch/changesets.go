@@ -138,6 +138,9 @@ func (f *Fetcher) RunChangesets(ctx context.Context, o Options) (Result, error) 
 // without a state file (the oldest ones) is applied with no timestamp.
 func (f *Fetcher) changesetFileTime(ctx context.Context, seq uint64, head replication.State) (time.Time, error) {
 	if seq == head.Seq {
+		if err := f.checkFuture(head.Timestamp); err != nil {
+			return time.Time{}, err
+		}
 		return head.Timestamp, nil
 	}
 	st, err := f.Feed.State(ctx, seq, 0) // head 0: a missing state file is not waited for
@@ -146,6 +149,9 @@ func (f *Fetcher) changesetFileTime(ctx context.Context, seq uint64, head replic
 		return time.Time{}, nil
 	}
 	if err != nil {
+		return time.Time{}, err
+	}
+	if err := f.checkFuture(st.Timestamp); err != nil {
 		return time.Time{}, err
 	}
 	return st.Timestamp, nil

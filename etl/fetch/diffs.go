@@ -37,6 +37,9 @@ func (f *Fetcher) prepare(ctx context.Context, seq, head uint64) *prepared {
 		return fail(fmt.Errorf("state file: %w", err))
 	}
 	p.state = st
+	if err := f.checkFuture(st.Timestamp); err != nil {
+		return fail(err)
+	}
 	body, err := f.Feed.Data(ctx, seq, head)
 	if err != nil {
 		return fail(err)

@@ -36,6 +36,52 @@ type Fetcher struct {
 	// MaxFill bounds the elements one diff asks the API for (0: DefaultMaxFill).
 	MaxFill int
 	Limits  Limits // what one replication file may hold; zero fields: no limit
+	// MaxSkew is how far in the future a state time may be (0: DefaultMaxSkew).
+	MaxSkew time.Duration
+}
+
+// DefaultMaxSkew is the default of Fetcher.MaxSkew (fetch.max_clock_skew).
+const DefaultMaxSkew = time.Hour
+
+// checkFuture refuses a replication time more than MaxSkew ahead of the clock: accepted, it
+// would make every later file look like it goes backwards.
+func (f *Fetcher) checkFuture(ts time.Time) error {
+	skew := f.MaxSkew
+	if skew <= 0 {
+		skew = DefaultMaxSkew
+	}
+	if now := f.now(); ts.After(now.Add(skew)) {
+		return fmt.Errorf("state time %s is %s in the future (more than fetch.max_clock_skew %s): refused; the pointer stays",
+			ts.UTC().Format(time.RFC3339), ts.Sub(now).Round(time.Second), skew)
+	}
+	return nil
+}
+
+// ResetPointer moves pointer name to seq, with the time of seq's state file when the feed
+// has one (none otherwise): the repair for a pointer that accepted a bad time or sequence.
+// It returns the pointer's previous sequence and time. Sequences already in diffs are not
+// applied again by a later run (use Options.Force for that).
+func (f *Fetcher) ResetPointer(ctx context.Context, name string, seq uint64) (oldSeq int64, oldTS *time.Time, newTS *time.Time, err error) {
+	if err := f.DB.QueryRow(ctx, `SELECT seq, seq_timestamp FROM replication_state WHERE name = $1`, name).Scan(&oldSeq, &oldTS); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, nil, nil, fmt.Errorf("pointer %s does not exist", name)
+		}
+		return 0, nil, nil, fmt.Errorf("read pointer %s: %w", name, err)
+	}
+	if st, err := f.Feed.State(ctx, seq, 0); err == nil && !st.Timestamp.IsZero() {
+		if err := f.checkFuture(st.Timestamp); err != nil {
+			return oldSeq, oldTS, nil, fmt.Errorf("sequence %d: %w", seq, err)
+		}
+		t := st.Timestamp.UTC()
+		newTS = &t
+	} else if err != nil {
+		f.log().Warn("reset: no state file for the sequence; the pointer gets no time", "seq", seq, "err", err)
+	}
+	if _, err := f.DB.Exec(ctx, `UPDATE replication_state SET seq = $2, seq_timestamp = $3, updated_at = now() WHERE name = $1`,
+		name, int64(seq), newTS); err != nil {
+		return oldSeq, oldTS, nil, fmt.Errorf("reset pointer %s: %w", name, err)
+	}
+	return oldSeq, oldTS, newTS, nil
 }
 
 // Limits bound what one replication file may hold, so that no file can take fetch past a

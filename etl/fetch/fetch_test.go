@@ -211,6 +211,10 @@ func TestBadInput(t *testing.T) {
 		{"way with node ids nobody can know", func(t *testing.T, f *testFeed) {
 			f.add(101, osc(block("create", node(6, 1, 10, inLat, inLon), way(7, 1, 10, 6, -1))))
 		}, "references node -1", "", Limits{}, 0},
+		// Timestamps in a sane range.
+		{"state time in the future", func(t *testing.T, f *testFeed) {
+			f.addRaw(101, gz(good), time.Now().Add(2*time.Hour))
+		}, "in the future (more than fetch.max_clock_skew 1h0m0s)", "/replication/minute/000/000/101.osc.gz", Limits{}, 0},
 		// Exact decoding.
 		{"empty coordinates", func(t *testing.T, f *testFeed) {
 			f.add(101, osc(block("create", `<node id="8" version="1" changeset="10" timestamp="2026-01-01T00:00:00Z" lat="" lon=""/>`)))
@@ -417,5 +421,36 @@ func TestBadHeadState(t *testing.T) {
 	}
 	if n := count(t, db, `SELECT count(*) FROM replication_state`); n != 0 {
 		t.Fatal("pointer created without a head")
+	}
+}
+
+// A pointer that accepted a time in the future (as fetch did before it checked) makes every
+// later diff "go backwards"; ResetPointer repairs it without SQL.
+func TestResetPointer(t *testing.T) {
+	db := pg(t)
+	feed := newTestFeed(t)
+	for s := uint64(100); s <= 102; s++ {
+		feed.add(s, osc(block("create", node(int64(s), 1, 9, inLat, inLon))))
+	}
+	f := newFetcher(db, feed.srv.URL, nil)
+	ctx := context.Background()
+	if _, err := f.Run(ctx, Options{Pointer: "minute", Start: "100", MaxFiles: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `UPDATE replication_state SET seq_timestamp = '2099-01-01T00:00:00Z' WHERE name = 'minute'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Run(ctx, Options{Pointer: "minute"}); err == nil || !strings.Contains(err.Error(), "goes backwards") {
+		t.Fatalf("run after a future pointer: %v", err)
+	}
+	if _, _, _, err := f.ResetPointer(ctx, "nosuch", 100); err == nil || !strings.Contains(err.Error(), "pointer nosuch does not exist") {
+		t.Errorf("reset of a missing pointer: %v", err)
+	}
+	oldSeq, oldTS, newTS, err := f.ResetPointer(ctx, "minute", 100)
+	if err != nil || oldSeq != 100 || oldTS == nil || oldTS.Year() != 2099 || newTS == nil || !newTS.Equal(baseTime.Add(100*time.Minute)) {
+		t.Fatalf("reset: %d %v %v %v", oldSeq, oldTS, newTS, err)
+	}
+	if res, err := f.Run(ctx, Options{Pointer: "minute"}); err != nil || res.Applied != 2 || pointerSeq(t, db, "minute") != 102 {
+		t.Fatalf("run after the reset: %+v %v", res, err)
 	}
 }

@@ -345,6 +345,22 @@ func TestCLI(t *testing.T) {
 	if p := pointerSeq(t, d.Pool, "minute"); p != simStart+9 {
 		t.Fatalf("live pointer at %d", p)
 	}
+	// --reset-to repairs a pointer: it needs --pointer and a confirmation.
+	if code, out := exit(command(bin, cfg, d.URL, nil, "--reset-to", fmt.Sprint(simStart+5))); code != 2 || !strings.Contains(out, "needs --pointer") {
+		t.Fatalf("--reset-to without --pointer: exit %d: %s", code, out)
+	}
+	if code, out := exit(command(bin, cfg, d.URL, nil, "--pointer", "minute", "--reset-to", fmt.Sprint(simStart+5))); code != 2 || !strings.Contains(out, "add --confirm-reset") {
+		t.Fatalf("--reset-to without --confirm-reset: exit %d: %s", code, out)
+	}
+	if p := pointerSeq(t, d.Pool, "minute"); p != simStart+9 {
+		t.Fatalf("an unconfirmed reset moved the pointer to %d", p)
+	}
+	if code, out := exit(command(bin, cfg, d.URL, nil, "--pointer", "minute", "--reset-to", fmt.Sprint(simStart+5), "--confirm-reset")); code != 0 || !strings.Contains(out, "pointer minute moved from") {
+		t.Fatalf("--reset-to --confirm-reset: exit %d: %s", code, out)
+	}
+	if p := pointerSeq(t, d.Pool, "minute"); p != simStart+5 {
+		t.Fatalf("reset pointer at %d, want %d", p, simStart+5)
+	}
 	// A failing feed exits 1 naming the sequence.
 	srv.Close()
 	if code, out := exit(command(bin, cfg, d.URL, nil, "--pointer", "other")); code != 1 || !strings.Contains(out, "head state") {
