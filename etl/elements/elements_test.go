@@ -159,6 +159,17 @@ func TestStore(t *testing.T) {
 		}
 		sameElements(t, "changesets", cs, []Element{want[0], want[3], want[4], want[6], want[7]})
 
+		// A diff tells what a version the API answered for did.
+		fromDiff := w[3]
+		fromDiff.Lat = 5 // the API's answer stays
+		if err := s.Write(ctx, []Element{fromDiff}, SourceDiff, 77, false); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = s.Versions(ctx, []VKey{fromDiff.VKey()})
+		if len(got) != 1 || got[0].Source != SourceDiff || got[0].Seq != 77 || got[0].Action != Create || got[0].Lat != 0 {
+			t.Errorf("API version written by a diff: %+v", got)
+		}
+
 		// ...unless replaced.
 		if err := s.Write(ctx, []Element{changed}, SourceSeed, 0, true); err != nil {
 			t.Fatal(err)

@@ -40,7 +40,11 @@ func (m *Mem) Write(_ context.Context, els []Element, src Source, seq int64, rep
 	}
 	for _, e := range els {
 		vk := e.VKey()
-		if _, ok := m.byVer[vk]; ok && !replace {
+		if old, ok := m.byVer[vk]; ok && !replace {
+			if src == SourceDiff && old.Source == SourceAPI {
+				old.Action, old.Seq, old.Source = e.Action, seq, src
+				m.byVer[vk] = old
+			}
 			continue
 		} else if !ok {
 			vs := append(m.byKey[vk.Key()], vk.Version)

@@ -174,6 +174,11 @@ func encode(els []Element) *rowArrays {
 
 const conflictKeep = `ON CONFLICT (type, id, version) DO NOTHING`
 
+// conflictDiff keeps versions already held, except that a diff says what a version the API
+// answered for did (action, seq, source diff): the diff's word is the better one.
+const conflictDiff = `ON CONFLICT (type, id, version) DO UPDATE SET action = EXCLUDED.action, seq = EXCLUDED.seq,
+	source = EXCLUDED.source WHERE elements.source = 'api'`
+
 const conflictReplace = `ON CONFLICT (type, id, version) DO UPDATE SET changeset = EXCLUDED.changeset, ts = EXCLUDED.ts,
 	uid = EXCLUDED.uid, username = EXCLUDED.username, visible = EXCLUDED.visible, action = EXCLUDED.action,
 	tags = EXCLUDED.tags, geom = EXCLUDED.geom, nodes = EXCLUDED.nodes, members = EXCLUDED.members, seq = EXCLUDED.seq,
@@ -188,6 +193,8 @@ func nullSeq(seq int64) *int64 {
 
 // Write implements Store with one statement (column arrays unnested server-side): the path for
 // a diff's or an API answer's versions, up to some ten thousands. Use WriteBulk for millions.
+// A diff's versions must be distinct (osmchange.Check); a version held from the API takes the
+// diff's action, seq and source.
 func (p PG) Write(ctx context.Context, els []Element, src Source, seq int64, replace bool) error {
 	if len(els) == 0 {
 		return nil
@@ -197,8 +204,11 @@ func (p PG) Write(ctx context.Context, els []Element, src Source, seq int64, rep
 	}
 	r := encode(els)
 	conflict := conflictKeep
-	if replace {
+	switch {
+	case replace:
 		conflict = conflictReplace
+	case src == SourceDiff:
+		conflict = conflictDiff
 	}
 	_, err := p.DB.Exec(ctx, `INSERT INTO elements (type, id, version, changeset, ts, uid, username, visible, action, tags, geom, nodes, members, seq, source)
 		SELECT t::"char", id, v, cs, ts, uid, un, vis, act, tg::jsonb,

@@ -9,7 +9,8 @@ import (
 // Store is the element store. PG and Mem implement it.
 type Store interface {
 	// Write stores versions, all from src; seq is the diff that carried them (0: none).
-	// Versions already held are kept, unless replace (fetch --force) overwrites them.
+	// Versions already held are kept, unless replace (fetch --force) overwrites them; a diff
+	// gives a version held from the API its action, seq and source.
 	Write(ctx context.Context, els []Element, src Source, seq int64, replace bool) error
 	// Versions returns the versions held among keys.
 	Versions(ctx context.Context, keys []VKey) ([]Element, error)

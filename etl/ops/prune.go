@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/osmtrack/osmtrack/etl/elements"
 )
 
 // PruneOptions are the retention windows. A zero window keeps that table whole.
@@ -109,50 +111,16 @@ func Prune(ctx context.Context, db *pgxpool.Pool, opts PruneOptions) (PruneResul
 	}
 
 	// Element versions: walk the old ones in (ts, type, id, version) order with a cursor, so
-	// that old newest versions (kept) are read once, not once per batch.
+	// that old newest versions (kept) are read once, not once per batch (etl/elements).
 	if opts.Elements > 0 {
-		var cur struct {
-			ts      time.Time
-			typ     string
-			id      int64
-			version int32
-			set     bool
-		}
+		store := elements.PG{DB: db}
+		var cur elements.PruneCursor
 		err = batch("elements", opts.Elements, func(cutoff time.Time) (int64, bool, error) {
-			var n, scanned int64
-			var ts *time.Time
-			var typ *string
-			var id *int64
-			var version *int32
-			start, styp, sid, sver := time.Time{}, "", int64(-1<<63), int32(-1<<31)
-			if cur.set {
-				start, styp, sid, sver = cur.ts, cur.typ, cur.id, cur.version
-			}
-			err := db.QueryRow(ctx, `
-				WITH cand AS (
-					SELECT type, id, version, ts FROM elements
-					WHERE ts < $1 AND ts >= $2 AND (ts, type::text, id, version) > ($2, $3, $4, $5)
-					ORDER BY ts, type::text, id, version
-					LIMIT $6
-				), del AS (
-					DELETE FROM elements e USING cand c
-					WHERE e.type = c.type AND e.id = c.id AND e.version = c.version
-					  AND EXISTS (SELECT 1 FROM elements n WHERE n.type = e.type AND n.id = e.id AND n.version > e.version)
-					RETURNING 1
-				), last AS (
-					SELECT ts, type::text AS type, id, version FROM cand ORDER BY ts DESC, type::text DESC, id DESC, version DESC LIMIT 1
-				)
-				SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM cand), last.ts, last.type, last.id, last.version
-				FROM (SELECT 1) one LEFT JOIN last ON true`,
-				cutoff, start, styp, sid, sver, opts.BatchSize).Scan(&n, &scanned, &ts, &typ, &id, &version)
+			n, scanned, err := store.PruneBatch(ctx, cutoff, &cur, opts.BatchSize)
 			if err != nil {
 				return 0, false, err
 			}
 			res.Elements += n
-			if scanned == 0 {
-				return n, false, nil
-			}
-			cur.ts, cur.typ, cur.id, cur.version, cur.set = *ts, *typ, *id, *version, true
 			// Go on while the batch was full, even when it held only kept versions.
 			return n, scanned == int64(opts.BatchSize), nil
 		})
