@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -21,8 +22,9 @@ type ElementAPI interface {
 	Current(ctx context.Context, ids []osm.FeatureID) (osm.Objects, []osm.FeatureID, error)
 }
 
-// DefaultMaxFill bounds the elements one diff asks the API for (Fetcher.MaxFill).
-const DefaultMaxFill = 20_000
+// DefaultMaxFill bounds the elements one diff asks the API for (Fetcher.MaxFill): about 8
+// requests at the default URL length, 4 s at the default rate.
+const DefaultMaxFill = 5_000
 
 // metaMargin is how far the changeset metadata feed must be past an edit for a changeset it
 // did not keep to count as known not to touch a region.
@@ -104,11 +106,18 @@ func (mt *matcher) fill(ctx context.Context, tx pgx.Tx, st elements.PG) (int, er
 	for id := range needs {
 		csIDs = append(csIDs, id)
 	}
-	slices.Sort(csIDs)
+	// Changesets whose bbox is known to touch a region first: what MaxFill cuts off is what
+	// is least likely to be in a region.
+	slices.SortFunc(csIDs, func(a, b int64) int {
+		if touch[a] != touch[b] {
+			return int(touch[b]) - int(touch[a])
+		}
+		return cmp.Compare(a, b)
+	})
 	skipped := 0
 	for _, id := range csIDs {
 		nd := needs[id]
-		if !touch[id] {
+		if touch[id] == touchNo {
 			skipped++
 			continue
 		}
@@ -249,10 +258,19 @@ func (mt *matcher) take(objs osm.Objects) {
 	}
 }
 
+// touch is whether a changeset could touch a region.
+type touch int8
+
+const (
+	touchNo      touch = iota // its bbox touches no region
+	touchUnknown              // no metadata (or no bbox) yet
+	touchYes                  // its bbox touches a region
+)
+
 // couldTouch reports which changesets could touch a region: the metadata bbox (when known)
 // intersects one; without metadata, unless the metadata feed is past the edit (it skips the
 // changesets whose bbox touches no region and that no diff tracked).
-func (mt *matcher) couldTouch(ctx context.Context, tx pgx.Tx, cs func(func(int64, time.Time) bool)) (map[int64]bool, error) {
+func (mt *matcher) couldTouch(ctx context.Context, tx pgx.Tx, cs func(func(int64, time.Time) bool)) (map[int64]touch, error) {
 	var ids []int64
 	newest := map[int64]time.Time{}
 	for id, ts := range cs {
@@ -269,7 +287,7 @@ func (mt *matcher) couldTouch(ctx context.Context, tx pgx.Tx, cs func(func(int64
 		return nil, fmt.Errorf("API fill: read changeset bboxes: %w", err)
 	}
 	defer rows.Close()
-	out := make(map[int64]bool, len(ids))
+	out := make(map[int64]touch, len(ids))
 	seen := map[int64]bool{}
 	for rows.Next() {
 		var id int64
@@ -283,13 +301,13 @@ func (mt *matcher) couldTouch(ctx context.Context, tx pgx.Tx, cs func(func(int64
 		}
 		seen[id] = true
 		if x0 == nil {
-			out[id] = true // metadata from before its first edit: unknown
+			out[id] = touchUnknown // metadata from before its first edit
 			continue
 		}
 		b := orb.Bound{Min: orb.Point{*x0, *y0}, Max: orb.Point{*x1, *y1}}
 		for _, r := range mt.f.Regions {
 			if r.IntersectsBound(b) {
-				out[id] = true
+				out[id] = touchYes
 				break
 			}
 		}
@@ -298,8 +316,8 @@ func (mt *matcher) couldTouch(ctx context.Context, tx pgx.Tx, cs func(func(int64
 		return nil, fmt.Errorf("API fill: read changeset bboxes: %w", err)
 	}
 	for _, id := range ids {
-		if !seen[id] {
-			out[id] = feedAt == nil || !feedAt.After(newest[id].Add(metaMargin))
+		if !seen[id] && (feedAt == nil || !feedAt.After(newest[id].Add(metaMargin))) {
+			out[id] = touchUnknown
 		}
 	}
 	return out, nil

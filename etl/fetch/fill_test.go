@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -32,30 +33,11 @@ func TestAPIFill(t *testing.T) {
 	srv := simServer(t, dir, sim.Faults{})
 	ctx := context.Background()
 	regions := simRegion(t, dir)
-	run := func(withAPI bool) (*pgxpool.Pool, *osmapi.Client) {
-		db := pg(t)
-		// The metadata first: the changesets' bboxes say which could touch the region.
-		if _, err := newCSFetcher(db, srv.URL, regions).RunChangesets(ctx, Options{Pointer: "changesets", Start: fmt.Sprint(simStart)}); err != nil {
-			t.Fatal(err)
-		}
-		fd := newFetcher(db, srv.URL, regions)
-		var c *osmapi.Client
-		if withAPI {
-			var err error
-			c, err = osmapi.New(osmapi.Options{BaseURL: srv.URL + "/api/0.6/", RequestsPerSecond: 1000, Burst: 100, MaxURLLength: 2000})
-			if err != nil {
-				t.Fatal(err)
-			}
-			fd.API = c
-		}
-		res, err := fd.Run(ctx, Options{Pointer: "minute", Start: fmt.Sprint(simStart)})
-		if err != nil || res.Applied != minutes {
-			t.Fatalf("fetch: %+v %v", res, err)
-		}
-		return db, c
+	run := func(withAPI, meta bool) (*pgxpool.Pool, *osmapi.Client) {
+		return fillRun(t, dir, srv.URL, minutes, withAPI, meta)
 	}
-	plain, _ := run(false)
-	filled, api := run(true)
+	plain, _ := run(false, true)
+	filled, api := run(true, true)
 	without, with := trackedIDs(t, plain), trackedIDs(t, filled)
 	for _, id := range without {
 		if !slices.Contains(with, id) {
@@ -132,5 +114,79 @@ func TestAPIFillFailure(t *testing.T) {
 	}
 	if n := count(t, db, `SELECT count(*) FROM elements WHERE seq = $1 OR source = 'api'`, int64(se.Seq)); n != 0 {
 		t.Errorf("%d element rows of the failed diff", n)
+	}
+}
+
+// fillRun applies the simulated minutes to a fresh database, with the metadata feed first
+// (meta) and the simulator's API (withAPI).
+func fillRun(t *testing.T, dir, url string, minutes int, withAPI, meta bool) (*pgxpool.Pool, *osmapi.Client) {
+	t.Helper()
+	ctx := context.Background()
+	db := pg(t)
+	regions := simRegion(t, dir)
+	// The metadata first: the changesets' bboxes say which could touch the region.
+	if meta {
+		if _, err := newCSFetcher(db, url, regions).RunChangesets(ctx, Options{Pointer: "changesets", Start: fmt.Sprint(simStart)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fd := newFetcher(db, url, regions)
+	var c *osmapi.Client
+	if withAPI {
+		var err error
+		c, err = osmapi.New(osmapi.Options{BaseURL: url + "/api/0.6/", RequestsPerSecond: 1000, Burst: 100, MaxURLLength: 2000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd.API = c
+	}
+	res, err := fd.Run(ctx, Options{Pointer: "minute", Start: fmt.Sprint(simStart)})
+	if err != nil || res.Applied != minutes {
+		t.Fatalf("fetch: %+v %v", res, err)
+	}
+	return db, c
+}
+
+// Which changesets could touch a region: known bboxes decide; without metadata, whether the
+// metadata feed is past the edit (then it skipped the changeset: its bbox touches no region).
+func TestCouldTouch(t *testing.T) {
+	db := pg(t)
+	ctx := context.Background()
+	regions := berlin(t)
+	at := baseTime.Add(time.Hour)
+	if _, err := db.Exec(ctx, `INSERT INTO changesets (id, meta_seq, bbox) VALUES
+			(1, 5, ST_MakeEnvelope(13.3, 52.4, 13.5, 52.6, 4326)), -- inside Berlin
+			(2, 5, ST_MakeEnvelope(2.3, 48.8, 2.4, 48.9, 4326)),   -- Paris
+			(3, 5, NULL),                                          -- metadata, no bbox yet
+			(4, NULL, NULL)                                        -- tracked by a diff, no metadata`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO replication_state (name, feed, seq, seq_timestamp) VALUES ('changesets', 'changesets', 9, $1)`, at); err != nil {
+		t.Fatal(err)
+	}
+	mt := &matcher{f: &Fetcher{Regions: regions}}
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	edits := map[int64]time.Time{1: at, 2: at, 3: at, 4: at.Add(-time.Hour), 5: at.Add(-time.Hour), 6: at.Add(-time.Minute)}
+	got, err := mt.couldTouch(ctx, tx, func(yield func(int64, time.Time) bool) {
+		for id, ts := range edits {
+			if !yield(id, ts) {
+				return
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int64]touch{1: touchYes, 3: touchUnknown, 4: touchNo, 6: touchUnknown}
+	// 2: Paris; 4 and 5: the feed is an hour past their edits and kept no metadata; 6: a
+	// minute past, the feed may not have seen it yet.
+	for id := range edits {
+		if got[id] != want[id] {
+			t.Errorf("changeset %d: %d, want %d", id, got[id], want[id])
+		}
 	}
 }
