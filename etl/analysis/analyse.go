@@ -669,7 +669,7 @@ func (s *state) build(ctx context.Context, meta Meta, elems []Elem, now time.Tim
 			d.TagSummary.Changed[k+": "+v[0]+" → "+v[1]]++
 		}
 		if prev != nil {
-			el.PrevUser, el.PrevUID, el.PrevVersion, el.PrevSource = prev.User, prev.UID, prev.Version, string(prev.Source)
+			el.PrevUser, el.PrevUID, el.PrevVersion, el.PrevSource = prev.User, prev.UID, prev.Version, prev.Source.String()
 			if prev.Changeset != s.csID && (prev.UID != meta.UID || (prev.UID == 0 && prev.User != meta.User)) {
 				o := others[prev.UID]
 				if o == nil {

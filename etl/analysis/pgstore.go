@@ -63,7 +63,7 @@ func (p *PGStore) Put(ctx context.Context, elems []Elem) error {
 	var order []elements.Source
 	for _, e := range elems {
 		src := e.Source
-		if src == "" {
+		if src == 0 {
 			src = elements.SourceAPI
 		}
 		if _, ok := bySource[src]; !ok {

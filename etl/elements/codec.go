@@ -146,7 +146,9 @@ func DecodeMembers(data []byte) ([]Member, error) {
 // sourceOf reads the source column of a row.
 func sourceOf(s *string, seq *int64) Source {
 	if s != nil {
-		return Source(*s)
+		if src, err := ParseSource(*s); err == nil {
+			return src
+		}
 	}
 	if seq != nil {
 		return SourceDiff

@@ -85,25 +85,40 @@ func ParseAction(s string) (Action, error) {
 	return 0, fmt.Errorf("unknown action %q", s)
 }
 
-// Source is where a stored version came from (elements.source).
-type Source string
+// Source is where a stored version came from (elements.source). The zero value is unknown
+// (a version not read from the store).
+type Source uint8
 
 // The sources of element versions.
 const (
-	SourceDiff     Source = "diff"     // a minutely diff (fetch)
-	SourceSeed     Source = "seed"     // an extract (`osmtrack seed`)
-	SourceAPI      Source = "api"      // the OSM API's multi-fetch (fetch's API fill, analyse)
-	SourceDownload Source = "download" // a changeset download (analyse)
+	SourceDiff     Source = iota + 1 // a minutely diff (fetch)
+	SourceSeed                       // an extract (`osmtrack seed`)
+	SourceAPI                        // the OSM API's multi-fetch (fetch's API fill, analyse)
+	SourceDownload                   // a changeset download (analyse)
 )
 
-// Valid reports whether s is one of the sources.
-func (s Source) Valid() bool {
-	switch s {
-	case SourceDiff, SourceSeed, SourceAPI, SourceDownload:
-		return true
+var sourceNames = [...]string{"", "diff", "seed", "api", "download"}
+
+// String is the source as stored: diff, seed, api or download ("" when unknown).
+func (s Source) String() string {
+	if int(s) < len(sourceNames) {
+		return sourceNames[s]
 	}
-	return false
+	return fmt.Sprintf("source(%d)", uint8(s))
 }
+
+// ParseSource reads a stored source.
+func ParseSource(name string) (Source, error) {
+	for i, n := range sourceNames {
+		if i > 0 && n == name {
+			return Source(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown element source %q", name)
+}
+
+// Valid reports whether s is one of the sources.
+func (s Source) Valid() bool { return s >= SourceDiff && s <= SourceDownload }
 
 // Tag is one key/value pair, in document order.
 type Tag struct {
@@ -141,28 +156,27 @@ func (k VKey) String() string {
 
 // Element is one element version.
 type Element struct {
-	Action    Action // what the version did; 0 when unknown
-	Type      byte   // Node, Way or Relation
+	Action Action // what the version did; 0 when unknown
+	Type   byte   // Node, Way or Relation
+	// Source is where the version came from (set when read from the store).
+	Source Source
+	// Visible is the visible attribute when present, otherwise Action != Delete.
+	Visible bool
+	// HasCoords reports that the version has a location (nodes only): lat and lon were
+	// present. Without it Lat and Lon mean nothing (stored as a NULL geometry).
+	HasCoords bool
 	ID        int64
 	Version   int
 	Changeset int64
 	Timestamp time.Time
 	UID       int64
 	User      string
-	// Visible is the visible attribute when present, otherwise Action != Delete.
-	Visible bool
-	// HasCoords reports that the version has a location (nodes only): lat and lon were
-	// present. Without it Lat and Lon mean nothing (stored as a NULL geometry).
-	HasCoords bool
 	Lat, Lon  float64
 	Tags      []Tag
 	Nodes     []int64  // ways
 	Members   []Member // relations
-
-	// Set when read from the store: the diff that wrote the version (0: none) and where it
-	// came from.
-	Seq    int64
-	Source Source
+	// Seq is the diff that wrote the version (0: none; set when read from the store).
+	Seq int64
 }
 
 // Key is the element's key.

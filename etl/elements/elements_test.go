@@ -116,7 +116,7 @@ func TestStore(t *testing.T) {
 			t.Errorf("previous: %+v", prev)
 		}
 
-		known, err := s.Known(ctx, []Key{{Node, 1}, {Node, 3}, {Way, 11}, {Relation, 20}, {Relation, 10}}, "")
+		known, err := s.Known(ctx, []Key{{Node, 1}, {Node, 3}, {Way, 11}, {Relation, 20}, {Relation, 10}}, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,7 +230,7 @@ func TestPGNoLocationIsNull(t *testing.T) {
 	if len(got) != 3 || got[0].Source != SourceDiff || got[1].Source != SourceAPI {
 		t.Errorf("sources of old rows: %+v", got)
 	}
-	if err := s.Write(ctx, world(), "elsewhere", 0, false); err == nil {
+	if err := s.Write(ctx, world(), 9, 0, false); err == nil {
 		t.Error("unknown source accepted")
 	}
 }

@@ -134,7 +134,7 @@ func (m *Mem) Known(_ context.Context, keys []Key, except Source) (map[Key]bool,
 	out := map[Key]bool{}
 	for _, k := range keys {
 		for _, v := range m.byKey[k] {
-			if except == "" || m.byVer[VKey{k.Type, k.ID, v}].Source != except {
+			if except == 0 || m.byVer[VKey{k.Type, k.ID, v}].Source != except {
 				out[k] = true
 				break
 			}

@@ -200,7 +200,7 @@ func (p PG) Write(ctx context.Context, els []Element, src Source, seq int64, rep
 		return nil
 	}
 	if !src.Valid() {
-		return fmt.Errorf("write elements: unknown source %q", src)
+		return fmt.Errorf("write elements: unknown source %d", src)
 	}
 	r := encode(els)
 	conflict := conflictKeep
@@ -219,7 +219,7 @@ func (p PG) Write(ctx context.Context, els []Element, src Source, seq int64, rep
 			AS u(t, id, v, cs, ts, uid, un, vis, act, tg, lon, lat, nd, mem)
 		`+conflict,
 		r.types, r.ids, r.versions, r.csets, r.tss, r.uids, r.users, r.visible, r.actions, r.tags, r.lons, r.lats, r.nodes, r.members,
-		nullSeq(seq), string(src))
+		nullSeq(seq), src.String())
 	if err != nil {
 		return fmt.Errorf("write %d element versions: %w", len(els), err)
 	}
@@ -239,7 +239,7 @@ func (p PG) WriteBulk(ctx context.Context, els []Element, src Source) (int64, er
 		return 0, nil
 	}
 	if !src.Valid() {
-		return 0, fmt.Errorf("bulk write elements: unknown source %q", src)
+		return 0, fmt.Errorf("bulk write elements: unknown source %d", src)
 	}
 	tx, err := p.DB.Begin(ctx)
 	if err != nil {
@@ -303,7 +303,7 @@ func (p PG) WriteBulk(ctx context.Context, els []Element, src Source) (int64, er
 		SELECT t::"char", id, v, cs, ts, uid, un, vis, act, tg::jsonb,
 			CASE WHEN lon IS NULL OR lat IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(lon, lat), 4326) END,
 			nd, mem::jsonb, $1
-		FROM elements_stage `+conflictKeep, string(src))
+		FROM elements_stage `+conflictKeep, src.String())
 	if err != nil {
 		return 0, fmt.Errorf("bulk write elements: insert: %w", err)
 	}
@@ -432,9 +432,9 @@ func (p PG) Known(ctx context.Context, keys []Key, except Source) (map[Key]bool,
 	q := `SELECT DISTINCT type, id FROM elements
 		WHERE ((type = 'n' AND id = ANY($1)) OR (type = 'w' AND id = ANY($2)) OR (type = 'r' AND id = ANY($3)))`
 	args := []any{ids[0], ids[1], ids[2]}
-	if except != "" {
+	if except != 0 {
 		q += ` AND coalesce(source, CASE WHEN seq IS NULL THEN 'api' ELSE 'diff' END) <> $4`
-		args = append(args, string(except))
+		args = append(args, except.String())
 	}
 	rows, err := p.DB.Query(ctx, q, args...)
 	if err != nil {

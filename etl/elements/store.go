@@ -22,7 +22,7 @@ type Store interface {
 	// Previous returns, for each version, the newest version held below it.
 	Previous(ctx context.Context, keys []VKey) (map[VKey]Element, error)
 	// Known reports which of the elements the store holds a version of from a source other
-	// than except ("" for any source).
+	// than except (0 for any source).
 	Known(ctx context.Context, keys []Key, except Source) (map[Key]bool, error)
 	// Positions returns the newest version held of each node; with located, the newest
 	// version that has a location.

@@ -90,12 +90,10 @@ func (f *Fetcher) match(ctx context.Context, tx pgx.Tx, c *osmchange.Change) (*m
 	} else {
 		// Which elements of the diff (and members of its relations) does the store hold
 		// from a diff or a seed?
-		var keys []elements.Key
-		asked := map[elemKey]bool{}
+		// (Duplicates are harmless in the lookup; no map to drop them.)
+		keys := make([]elements.Key, 0, len(els))
 		add := func(t byte, id int64) {
-			k := key(t, id)
-			if !mt.tracked[k] && !asked[k] {
-				asked[k] = true
+			if k := key(t, id); !mt.tracked[k] {
 				keys = append(keys, k)
 			}
 		}

@@ -349,12 +349,12 @@ func loadElements(ctx context.Context, tx pgx.Tx, ids []int64, byID map[int64]*r
 			}
 		}
 		el := rules.Element{Type: elements.TypeName(e.Type), ID: e.ID, Version: e.Version, Action: action, Tags: e.TagMap(),
-			Source: string(e.Source)}
+			Source: e.Source.String()}
 		if e.HasCoords {
 			el.Point = &orb.Point{e.Lon, e.Lat}
 		}
 		if p, ok := prev[e.VKey()]; ok {
-			el.Old = &rules.Version{Version: p.Version, Tags: p.TagMap(), Source: string(p.Source)}
+			el.Old = &rules.Version{Version: p.Version, Tags: p.TagMap(), Source: p.Source.String()}
 			if p.HasCoords {
 				el.Old.Point = &orb.Point{p.Lon, p.Lat}
 			}
@@ -399,7 +399,7 @@ func loadElements(ctx context.Context, tx pgx.Tx, ids []int64, byID map[int64]*r
 			if p, ok := pos[n]; ok && !edited[w.cs][n] {
 				edited[w.cs][n] = true // once per changeset
 				cs.EditPoints = append(cs.EditPoints, rules.EditPoint{Point: orb.Point{p.Lon, p.Lat},
-					Ref: fmt.Sprintf("node/%d of %s", n, w.ref), Source: string(p.Source)})
+					Ref: fmt.Sprintf("node/%d of %s", n, w.ref), Source: p.Source.String()})
 			}
 		}
 	}

@@ -140,7 +140,7 @@ func locateMembers(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Changes
 		}
 		done[[2]int64{p.cs, p.node}] = true
 		cs := byID[p.cs]
-		cs.EditPoints = append(cs.EditPoints, rules.EditPoint{Point: orb.Point{q.Lon, q.Lat}, Ref: p.ref, Source: string(q.Source)})
+		cs.EditPoints = append(cs.EditPoints, rules.EditPoint{Point: orb.Point{q.Lon, q.Lat}, Ref: p.ref, Source: q.Source.String()})
 	}
 	return nil
 }
@@ -222,7 +222,7 @@ func locateNodeWays(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Change
 				for _, n := range w.Nodes {
 					if q, ok := pos[n]; ok && q.HasCoords && regions.Contains(orb.Point{q.Lon, q.Lat}) {
 						cs.EditPoints = append(cs.EditPoints, rules.EditPoint{Point: orb.Point{q.Lon, q.Lat},
-							Ref: fmt.Sprintf("node/%d of way/%d, which has the edited node/%d", n, w.ID, v), Source: string(q.Source)})
+							Ref: fmt.Sprintf("node/%d of way/%d, which has the edited node/%d", n, w.ID, v), Source: q.Source.String()})
 						break
 					}
 				}
