@@ -202,6 +202,9 @@ func (w *Worker) one(ctx context.Context, st *RunStats, tried *[]int64) (found b
 	if err := w.write(ctx, tx, m, doc, lastSeq, state); err != nil {
 		return true, err
 	}
+	if err := w.discussion(ctx, tx, m); err != nil {
+		return true, err
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return true, fmt.Errorf("analyse: changeset %d: commit: %w", m.ID, err)
 	}
