@@ -295,7 +295,7 @@ analyse:
 	if os.Getenv("RECALL_DEBUG") != "" {
 		rows, _ := db.Pool.Query(ctx, `SELECT c.id, c.state, coalesce(c.state_reason, ''), c.tags->>'comment',
 			(SELECT string_agg(e.type || e.id || 'v' || e.version || ' ' || coalesce(e.action, '') || ' ' || coalesce(ST_AsText(e.geom), '-') || ' ' || coalesce(array_length(e.nodes, 1), 0), '; ') FROM elements e WHERE e.changeset = c.id)
-			FROM changesets c WHERE ($1 = '' AND c.state NOT IN ('filtered', 'analysed', 'done', 'failed') AND c.tracked) OR c.id::text = $1 ORDER BY c.id LIMIT 40`, os.Getenv("RECALL_CS"))
+			FROM changesets c WHERE ($1 = '' AND c.state NOT IN ('filtered', 'analysed', 'done', 'failed') AND c.tracked) OR c.id::text = ANY(string_to_array($1, ',')) ORDER BY c.id LIMIT 40`, os.Getenv("RECALL_CS"))
 		for rows.Next() {
 			var id int64
 			var st, reason string
