@@ -165,7 +165,7 @@ func (a *Analyzer) Analyse(ctx context.Context, in Input) (*Document, Stats, err
 	for i := range elems {
 		e := &elems[i]
 		if e.Version > 1 {
-			pk := VKey{e.Type, e.ID, e.Version - 1}
+			pk := VKey{Type: e.Type, ID: e.ID, Version: e.Version - 1}
 			if _, ok := s.known[pk]; !ok {
 				need = append(need, pk)
 			}
@@ -199,7 +199,7 @@ func (a *Analyzer) Analyse(ctx context.Context, in Input) (*Document, Stats, err
 	}
 	var outside []int64
 	for n := range wantNodes {
-		if _, ok := s.cs[Key{'n', n}]; !ok {
+		if _, ok := s.cs[Key{Type: 'n', ID: n}]; !ok {
 			outside = append(outside, n)
 		}
 	}
@@ -311,7 +311,7 @@ func (s *state) resolveNodes(ctx context.Context, ids []int64) error {
 	}
 	keys := make([]Key, len(ids))
 	for i, id := range ids {
-		keys[i] = Key{'n', id}
+		keys[i] = Key{Type: 'n', ID: id}
 	}
 	if s.a.Store != nil {
 		got, err := s.a.Store.History(ctx, keys)
@@ -328,7 +328,7 @@ func (s *state) resolveNodes(ctx context.Context, ids []int64) error {
 		var current []Key
 		var still []int64
 		for _, id := range pending {
-			h := s.hist[Key{'n', id}]
+			h := s.hist[Key{Type: 'n', ID: id}]
 			var pick *Elem
 			for i := len(h) - 1; i >= 0; i-- {
 				if !h[i].TS.After(s.tAt) {
@@ -341,13 +341,13 @@ func (s *state) resolveNodes(ctx context.Context, ids []int64) error {
 				continue
 			}
 			switch {
-			case len(h) > 0 && h[0].Version > 1 && !askedExact[VKey{'n', id, h[0].Version - 1}]:
-				vk := VKey{'n', id, h[0].Version - 1}
+			case len(h) > 0 && h[0].Version > 1 && !askedExact[VKey{Type: 'n', ID: id, Version: h[0].Version - 1}]:
+				vk := VKey{Type: 'n', ID: id, Version: h[0].Version - 1}
 				askedExact[vk] = true
 				exact = append(exact, vk)
 			case len(h) == 0 && !askedCurrent[id]:
 				askedCurrent[id] = true
-				current = append(current, Key{'n', id})
+				current = append(current, Key{Type: 'n', ID: id})
 			default:
 				continue // nobody has it
 			}
@@ -385,7 +385,7 @@ func (s *state) before(k Key) *Elem {
 	if len(vs) == 0 || vs[0].Version <= 1 {
 		return nil
 	}
-	return s.known[VKey{k.Type, k.ID, vs[0].Version - 1}]
+	return s.known[VKey{Type: k.Type, ID: k.ID, Version: vs[0].Version - 1}]
 }
 
 // after is the element's state after the changeset (nil when deleted).
@@ -406,17 +406,17 @@ func (s *state) prevOf(e *Elem) *Elem {
 	if e.Version <= 1 {
 		return nil
 	}
-	return s.known[VKey{e.Type, e.ID, e.Version - 1}]
+	return s.known[VKey{Type: e.Type, ID: e.ID, Version: e.Version - 1}]
 }
 
 // nodePos is a node's position after (after=true) or before the changeset.
 func (s *state) nodePos(id int64, after bool) (orb.Point, bool) {
 	var e *Elem
-	if _, ok := s.cs[Key{'n', id}]; ok {
+	if _, ok := s.cs[Key{Type: 'n', ID: id}]; ok {
 		if after {
-			e = s.after(Key{'n', id})
+			e = s.after(Key{Type: 'n', ID: id})
 		} else {
-			e = s.before(Key{'n', id})
+			e = s.before(Key{Type: 'n', ID: id})
 		}
 	} else {
 		e = s.at[id]
@@ -994,7 +994,7 @@ func (s *state) netPass(ctx context.Context, d *Document) {
 			}
 		}
 		if dragKeys[id] == "" {
-			if b := s.before(Key{'n', id}); b != nil && len(b.Tags) == 0 {
+			if b := s.before(Key{Type: 'n', ID: id}); b != nil && len(b.Tags) == 0 {
 				dragKeys[id] = "untagged way node (its ways are unknown)"
 			}
 		}
@@ -1009,7 +1009,7 @@ func (s *state) netPass(ctx context.Context, d *Document) {
 		if via == "" || via == "-" {
 			continue
 		}
-		k := Key{'n', id}
+		k := Key{Type: 'n', ID: id}
 		b, a := s.before(k), s.after(k)
 		vs := s.cs[k]
 		d.Reasons = append(d.Reasons, Reason{Code: "dragged_node", Text: fmt.Sprintf("Node %d (%s) moved %.1f km", id, via, moved[id]/1000),

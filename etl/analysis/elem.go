@@ -40,24 +40,17 @@ type Member struct {
 	Role string `json:"role"`
 }
 
-// Key names an element (any version).
-type Key struct {
-	Type byte
-	ID   int64
-}
+// Key names an element (any version): the element store's key.
+type Key = elements.Key
 
-// VKey names an element version.
-type VKey struct {
-	Type    byte
-	ID      int64
-	Version int
-}
+// VKey names an element version: the element store's versioned key.
+type VKey = elements.VKey
 
 // Key returns the element's key.
-func (e *Elem) Key() Key { return Key{e.Type, e.ID} }
+func (e *Elem) Key() Key { return Key{Type: e.Type, ID: e.ID} }
 
 // VKey returns the version's key.
-func (e *Elem) VKey() VKey { return VKey{e.Type, e.ID, e.Version} }
+func (e *Elem) VKey() VKey { return VKey{Type: e.Type, ID: e.ID, Version: e.Version} }
 
 // TypeName is node, way or relation.
 func TypeName(t byte) string {
@@ -92,24 +85,6 @@ func osmType(t byte) osm.Type {
 		return osm.TypeWay
 	default:
 		return osm.TypeRelation
-	}
-}
-
-// ObjectID is the paulmach/osm id of a version.
-func (k VKey) ObjectID() osm.ObjectID { return k.Key().FeatureID().ObjectID(k.Version) }
-
-// Key drops the version.
-func (k VKey) Key() Key { return Key{k.Type, k.ID} }
-
-// FeatureID is the paulmach/osm id of an element.
-func (k Key) FeatureID() osm.FeatureID {
-	switch k.Type {
-	case 'n':
-		return osm.NodeID(k.ID).FeatureID()
-	case 'w':
-		return osm.WayID(k.ID).FeatureID()
-	default:
-		return osm.RelationID(k.ID).FeatureID()
 	}
 }
 

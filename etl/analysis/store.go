@@ -95,7 +95,7 @@ func (m *MemStore) History(_ context.Context, keys []Key) ([]Elem, error) {
 	var out []Elem
 	for _, k := range keys {
 		for _, v := range m.byKey[k] {
-			out = append(out, m.byVer[VKey{k.Type, k.ID, v}])
+			out = append(out, m.byVer[VKey{Type: k.Type, ID: k.ID, Version: v}])
 		}
 	}
 	return out, nil
@@ -131,7 +131,7 @@ func (m *MemStore) WaysWithNodes(_ context.Context, nodes []int64) ([]Elem, erro
 		if k.Type != 'w' {
 			continue
 		}
-		e := m.byVer[VKey{k.Type, k.ID, vs[len(vs)-1]}]
+		e := m.byVer[VKey{Type: k.Type, ID: k.ID, Version: vs[len(vs)-1]}]
 		for _, n := range e.Nodes {
 			if want[n] {
 				out = append(out, e)

@@ -113,7 +113,7 @@ func (s *apiServer) serve(w http.ResponseWriter, r *http.Request) {
 	for _, ref := range strings.Split(r.URL.Query().Get(p), ",") {
 		idS, vS, hasV := strings.Cut(ref, "v")
 		id, _ := strconv.ParseInt(idS, 10, 64)
-		h, _ := s.truth.History(r.Context(), []Key{{t, id}})
+		h, _ := s.truth.History(r.Context(), []Key{{Type: t, ID: id}})
 		var e *Elem
 		if hasV {
 			v, _ := strconv.Atoi(vS)

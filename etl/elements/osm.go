@@ -71,5 +71,8 @@ func (k Key) FeatureID() osm.FeatureID {
 	}
 }
 
+// ObjectID is the paulmach/osm id of a version.
+func (k VKey) ObjectID() osm.ObjectID { return k.Key().FeatureID().ObjectID(k.Version) }
+
 // KeyOf is the key of a paulmach/osm feature id.
 func KeyOf(id osm.FeatureID) Key { return Key{typeByte(id.Type()), id.Ref()} }
