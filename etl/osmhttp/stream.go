@@ -2,6 +2,7 @@ package osmhttp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -85,7 +86,7 @@ func (b *streamBody) Read(p []byte) (int, error) {
 	b.n += int64(n)
 	b.c.bytes.Add(int64(n))
 	switch {
-	case err == io.EOF && b.want >= 0 && b.n != b.want:
+	case (err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF)) && b.want >= 0 && b.n != b.want:
 		return n, fmt.Errorf("GET %s: body has %d of %d bytes: %w", b.url, b.n, b.want, io.ErrUnexpectedEOF)
 	case err != nil && err != io.EOF:
 		return n, fmt.Errorf("GET %s: reading body at byte %d: %w", b.url, b.n, unwrapURLError(err))
