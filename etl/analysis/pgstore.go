@@ -7,15 +7,16 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/osmapi"
 )
 
-// PGStore is the PostGIS element store (table elements) and the user cache (osm_users).
+// PGStore is the PostGIS element store (table elements) and the user cache (osm_users). DB is
+// a pool, or the transaction of one changeset's analysis (Worker): then everything the analysis
+// writes (downloaded versions, users) commits with its result, or not at all.
 type PGStore struct {
-	DB *pgxpool.Pool
+	DB elements.DB
 }
 
 // elementStore is the element store under PGStore: every statement on the elements table

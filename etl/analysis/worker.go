@@ -160,13 +160,14 @@ func (w *Worker) one(ctx context.Context, st *RunStats, tried *[]int64) (found b
 	log := w.Log.With("changeset", m.ID)
 	t0 := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(w.Config.ChangesetDeadline))
-	doc, stats, aerr := w.analyse(cctx, m, prior)
+	doc, stats, aerr := w.analyse(cctx, tx, m, prior)
 	cancel()
 	if aerr != nil && ctx.Err() != nil {
 		return true, ctx.Err() // interrupted: the claim is released untouched
 	}
 	if d := stats.Download; d != nil {
-		// Recorded whatever happens next, so that the changeset is never downloaded twice.
+		// Recorded with the failure or the analysis (same transaction as the versions the
+		// download added), so that a changeset is not downloaded twice.
 		st.Downloads++
 		if _, err := tx.Exec(ctx, `UPDATE changesets SET download_at = $2, download_status = $3 WHERE id = $1`, m.ID, d.At, d.Status); err != nil {
 			return true, fmt.Errorf("analyse: changeset %d: record download: %w", m.ID, err)
@@ -220,8 +221,11 @@ func (w *Worker) one(ctx context.Context, st *RunStats, tried *[]int64) (found b
 	return true, nil
 }
 
-func (w *Worker) analyse(ctx context.Context, m Meta, prior *Download) (*Document, Stats, error) {
-	ps := &PGStore{DB: w.DB}
+// analyse reads and writes through tx, the claim's transaction: the versions a download adds and
+// the users it caches commit with the analysis, its failure or its download status, or not at
+// all (a kill leaves the changeset as it was claimed).
+func (w *Worker) analyse(ctx context.Context, tx pgx.Tx, m Meta, prior *Download) (*Document, Stats, error) {
+	ps := &PGStore{DB: tx}
 	elems, err := ps.ChangesetElements(ctx, m.ID)
 	if err != nil {
 		return nil, Stats{}, err
