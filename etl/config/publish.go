@@ -20,6 +20,8 @@ type Publish struct {
 	Severity map[string]int `yaml:"severity"`
 	// ReviewLabels are labels that put a changeset in the review queue even without a reason.
 	ReviewLabels []string `yaml:"review_labels"`
+	// Reviewers are OSM user names: a changeset one of them commented on is reviewed.
+	Reviewers []string `yaml:"reviewers"`
 }
 
 // DefaultSeverity is the severity of a reason code that publish.severity does not list.

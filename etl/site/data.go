@@ -39,9 +39,19 @@ type row struct {
 	AnalysedAt  *time.Time
 	Doc         []byte
 
+	Comments []commentRow // the discussion, oldest first
+
 	// Sum fingerprints everything the pages show of this row (not updated_at nor analysed_at):
 	// a row whose Sum equals the previous build's did not change, whatever its timestamps say.
 	Sum uint64
+}
+
+// commentRow is one comment of a changeset's discussion.
+type commentRow struct {
+	User string    `json:"u"`
+	UID  int64     `json:"uid"`
+	Time time.Time `json:"t"`
+	Text string    `json:"x"`
 }
 
 type labelRow struct {
@@ -63,7 +73,9 @@ const rowColumns = `c.id, coalesce(c.username, ''), coalesce(c.uid, 0), c.create
   c.attempts, c.next_attempt_at, c.updated_at, coalesce(c.created_at, c.first_seen),
   (SELECT coalesce(json_agg(json_build_object('label', l.label, 'source', l.source, 'evidence', l.evidence) ORDER BY l.label), '[]')
      FROM changeset_labels l WHERE l.changeset_id = c.id)::text,
-  a.changeset_id IS NOT NULL, coalesce(a.complete, false), coalesce(a.reasons, '{}'), a.analysed_at, a.doc::text`
+  a.changeset_id IS NOT NULL, coalesce(a.complete, false), coalesce(a.reasons, '{}'), a.analysed_at, a.doc::text,
+  (SELECT coalesce(json_agg(json_build_object('u', coalesce(k.username, ''), 'uid', coalesce(k.uid, 0), 't', k.created_at, 'x', k.text) ORDER BY k.idx), '[]')
+     FROM changeset_comments k WHERE k.changeset_id = c.id)::text`
 
 // snapshot reads everything of one publish run in one read-only repeatable-read transaction,
 // so that the pages agree with each other.
@@ -126,15 +138,18 @@ func (s *snapshot) eachRow(ctx context.Context, cutoff time.Time, ids []int64, f
 		r := &row{}
 		// Text columns straight into byte slices: the JSON decoders want bytes, and a string
 		// first would copy each document once more.
-		var tags, labels []byte
+		var tags, labels, comments []byte
 		var bbox []float64
 		if err := rows.Scan(&r.ID, &r.User, &r.UID, &r.CreatedAt, &r.ClosedAt, &r.Open, &r.CommentsCount, &r.ChangesCount,
 			&tags, &bbox, &r.NumCreate, &r.NumModify, &r.NumDelete, &r.State, &r.StateReason, &r.Error,
 			&r.Attempts, &r.NextAttemptAt, &r.UpdatedAt, &r.Time, &labels,
-			&r.HasAnalysis, &r.Complete, &r.Reasons, &r.AnalysedAt, &r.Doc); err != nil {
+			&r.HasAnalysis, &r.Complete, &r.Reasons, &r.AnalysedAt, &r.Doc, &comments); err != nil {
 			return fmt.Errorf("publish: read changesets: %w", err)
 		}
-		r.Sum = rowSum(r, tags, labels)
+		r.Sum = newFingerprint("comments").u64(rowSum(r, tags, labels)).bytes(comments).sum()
+		if err := json.Unmarshal(comments, &r.Comments); err != nil {
+			return fmt.Errorf("publish: changeset %d: discussion: %w", r.ID, err)
+		}
 		r.Tags = stringMap(tags)
 		if len(bbox) == 4 {
 			r.BBox = &[4]float64{bbox[0], bbox[1], bbox[2], bbox[3]}

@@ -58,7 +58,12 @@ type Entry struct {
 	Bot     bool
 	Open    bool
 	// LabelDesc is the description of each label whose rule has one.
-	LabelDesc map[string]string
+	LabelDesc     map[string]string
+	CommentsCount int // as the changeset feed counts them
+	// Reviewed: the last comment of one of publish.reviewers in the discussion.
+	ReviewedBy   string
+	ReviewedAt   time.Time
+	ReviewedText string
 }
 
 // CountsView is the counts as the pages print them.
@@ -145,6 +150,9 @@ func newEntry(r *row, doc *docView) *Entry {
 	}
 	sort.Strings(e.Regions)
 	e.Open = r.Open != nil && *r.Open
+	if r.CommentsCount != nil {
+		e.CommentsCount = *r.CommentsCount
+	}
 	e.Bot = strings.EqualFold(r.Tags["bot"], "yes") || botName.MatchString(r.User)
 	e.Totals = [3]int{r.NumCreate, r.NumModify, r.NumDelete}
 	if doc != nil {

@@ -59,6 +59,11 @@ func seedHostile(t *testing.T) *dbtest.DB {
 			"roads":            map[string]any{"rule": "roads"},
 		},
 		Doc: doc})
+	// A hostile discussion.
+	if _, err := db.Pool.Exec(context.Background(), `INSERT INTO changeset_comments (changeset_id, idx, uid, username, created_at, text) VALUES (302, 0, 9, $1, now(), $2)`,
+		hostile, hostile+hLong); err != nil {
+		t.Fatal(err)
+	}
 	return db
 }
 

@@ -204,8 +204,18 @@ func level0URL(id int64) string { return fmt.Sprintf("https://level0.osmz.ru/?ur
 
 // The changeset page.
 
+// commentView is a comment of the changeset discussion.
+type commentView struct {
+	User     string
+	UID      int64
+	Time     time.Time
+	Text     string
+	Reviewer bool
+}
+
 type csView struct {
 	Card         *userCard
+	Discussion   []commentView
 	E            *Entry
 	ClosedAt     *time.Time
 	JSONHref     string

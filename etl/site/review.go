@@ -31,6 +31,7 @@ type reviewItem struct {
 	Changes  int      `json:"n"`
 	Severity int      `json:"s"`
 	Bot      bool     `json:"b,omitempty"`
+	Reviewed bool     `json:"v,omitempty"` // a reviewer commented (publish.reviewers)
 	Open     bool     `json:"o,omitempty"`
 }
 
@@ -115,7 +116,7 @@ func (p *publisher) renderReview(all []*Entry) error {
 		e := x.e
 		it := reviewItem{ID: e.ID, Time: e.Time.Unix(), User: truncate(e.User, 100), UID: e.UID, Editor: truncate(e.Editor, 100),
 			Comment: truncate(e.Comment, 300), Reasons: e.ReasonCodes(), Labels: e.Labels, Regions: e.Regions,
-			Changes: e.Elements(), Severity: x.s, Bot: e.Bot, Open: e.Open}
+			Changes: e.Elements(), Severity: x.s, Bot: e.Bot, Open: e.Open, Reviewed: e.ReviewedBy != ""}
 		for _, c := range it.Reasons {
 			idx.Reasons[c] = reasonName(c)
 		}
@@ -159,10 +160,15 @@ func (p *publisher) renderReview(all []*Entry) error {
 		return err
 	}
 
-	// The paged list, for readers without JavaScript (and search engines).
-	entries := make([]*Entry, len(q))
-	for i, x := range q {
-		entries[i] = x.e
+	// The paged list, for readers without JavaScript (and search engines): without the
+	// reviewed ones, as the filters' default.
+	var entries []*Entry
+	var sev []int
+	for _, x := range q {
+		if x.e.ReviewedBy == "" {
+			entries = append(entries, x.e)
+			sev = append(sev, x.s)
+		}
 	}
 	size := p.pc.PageSize
 	pages := (len(entries) + size - 1) / size
@@ -183,9 +189,9 @@ func (p *publisher) renderReview(all []*Entry) error {
 		}
 		chunk := entries[lo:hi]
 		rel := name(n)
-		fp := newFingerprint("review").str(rel).u64(uint64(pages)).u64(uint64(len(q)))
+		fp := newFingerprint("review").str(rel).u64(uint64(pages)).u64(uint64(len(entries)))
 		for i, e := range chunk {
-			fp.u64(e.Hash).u64(uint64(q[lo+i].s))
+			fp.u64(e.Hash).u64(uint64(sev[lo+i]))
 		}
 		pg := pager{N: n, Of: pages}
 		if n > 1 {
@@ -195,8 +201,8 @@ func (p *publisher) renderReview(all []*Entry) error {
 			pg.Next = name(n + 1)
 		}
 		err := p.b.lazy(rel, fp.sum(), func(w io.Writer) error {
-			v := &reviewView{Total: len(q), listView: listView{Heading: "Review queue", Pager: pg,
-				Intro: fmt.Sprintf("%d changesets with a reason to look, most severe first.", len(q))}}
+			v := &reviewView{Total: len(entries), listView: listView{Heading: "Review queue", Pager: pg,
+				Intro: fmt.Sprintf("%d changesets with a reason to look, most severe first (%d reviewed ones not listed).", len(entries), len(q)-len(entries))}}
 			for _, e := range chunk {
 				v.Entries = append(v.Entries, e.HTML)
 			}

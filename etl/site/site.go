@@ -185,7 +185,7 @@ func (p *publisher) configFingerprint() uint64 {
 	for _, k := range sortedKeys(p.pc.Severity) {
 		f.str(k).u64(uint64(p.pc.Severity[k]))
 	}
-	f.str(strings.Join(p.pc.ReviewLabels, "\x00"))
+	f.str(strings.Join(p.pc.ReviewLabels, "\x00")).str(strings.Join(p.pc.Reviewers, "\x00"))
 	for _, k := range sortedKeys(p.cfg.Regions) {
 		f.str(k) // the changeset pages point to regions.geojson when there are regions
 	}
@@ -480,6 +480,13 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 		}
 	}
 	e := newEntry(r, doc)
+	for _, c := range r.Comments {
+		for _, rv := range p.pc.Reviewers {
+			if rv != "" && strings.EqualFold(c.User, rv) {
+				e.ReviewedBy, e.ReviewedAt, e.ReviewedText = c.User, c.Time.UTC(), truncate(c.Text, 300)
+			}
+		}
+	}
 	h, err := p.tpl.renderEntry(e)
 	if err != nil {
 		return nil, fmt.Errorf("publish: changeset %d: %w", r.ID, err)
@@ -489,6 +496,16 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 	e.Sum = r.Sum
 	v := newCSView(r, e, doc)
 	v.Card = p.card(r.User, r.UID, r.Time) // the account's age at the time of the edit
+	for i, c := range r.Comments {
+		if i == 200 {
+			break
+		}
+		cv := commentView{User: c.User, UID: c.UID, Time: c.Time.UTC(), Text: truncate(c.Text, 5000)}
+		for _, rv := range p.pc.Reviewers {
+			cv.Reviewer = cv.Reviewer || (rv != "" && strings.EqualFold(c.User, rv))
+		}
+		v.Discussion = append(v.Discussion, cv)
+	}
 	if r.Doc == nil {
 		v.JSONHref = ""
 	}

@@ -346,3 +346,46 @@ func TestUserCard(t *testing.T) {
 		t.Errorf("users/1.html lacks the counts seen here")
 	}
 }
+
+// The discussion is shown; a comment of one of publish.reviewers marks the changeset reviewed,
+// and the review queue leaves it out by default.
+func TestDiscussionAndReviewed(t *testing.T) {
+	db := dbtest.PG(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for i := int64(0); i < 2; i++ {
+		insertSeed(t, db.Pool, seed{ID: 700 + i, User: "alice", UID: 1, Created: now.Add(-time.Duration(i+1) * time.Hour),
+			Tags: map[string]string{"comment": "edit"}, BBox: &[4]float64{13.4, 52.5, 13.41, 52.51}, Doc: testDoc(700+i, "alice", 13.4, 52.5)})
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO changeset_comments (changeset_id, idx, uid, username, created_at, text) VALUES
+		(700, 0, 5, 'bob', now() - interval '50 minutes', 'Why did you delete the bakery?'),
+		(700, 1, 6, 'Rita', now() - interval '40 minutes', 'Checked on the ground: fine.')`); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.Publish.Reviewers = []string{"rita"}
+	out := t.TempDir()
+	if _, err := Publish(ctx, db.Pool, cfg, Options{Out: out, LeafletDir: leafletForTest(t), Overlap: time.Millisecond,
+		Status: func(ctx context.Context) (*ops.StatusReport, error) {
+			return ops.Status(ctx, db.Pool, ops.StatusOptions{})
+		}}); err != nil {
+		t.Fatal(err)
+	}
+	cs := readSite(t, out, "changesets/700.html")
+	for _, want := range []string{"<bdi>Why did you delete the bakery?</bdi>", "<bdi>Checked on the ground: fine.</bdi>", `class="reviewer"`, "✓ reviewed by <bdi>Rita</bdi>"} {
+		if !strings.Contains(cs, want) {
+			t.Errorf("changesets/700.html lacks %q", want)
+		}
+	}
+	if strings.Contains(readSite(t, out, "changesets/701.html"), "reviewed by") {
+		t.Error("701 marked reviewed")
+	}
+	rv := readSite(t, out, "review.html")
+	if strings.Contains(rv, "changesets/700.html") || !strings.Contains(rv, "changesets/701.html") {
+		t.Error("review.html lists the reviewed changeset, or not the other one")
+	}
+	if !strings.Contains(readSite(t, out, "review/"+now.Add(-time.Hour).Format("2006-01-02")+".json"), `"v":true`) &&
+		!strings.Contains(readSite(t, out, "review/"+now.Format("2006-01-02")+".json"), `"v":true`) {
+		t.Error("the shard does not flag the reviewed changeset")
+	}
+}

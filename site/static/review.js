@@ -8,7 +8,7 @@
   var statusEl = document.getElementById("qstatus"), results = document.getElementById("qresults");
   var staticList = document.getElementById("qstatic");
   var index = null, items = [], loaded = {}, loading = 0, shown = 100;
-  var names = ["reason", "label", "region", "day", "user", "editor", "min", "max", "q", "nobots", "open"];
+  var names = ["reason", "label", "region", "day", "user", "editor", "min", "max", "q", "nobots", "open", "reviewed"];
 
   function params() {
     var p = new URLSearchParams(location.search), o = {};
@@ -48,7 +48,7 @@
   function Item(x) {
     this.i = x.i; this.t = x.t; this.u = x.u || ""; this.e = x.e || ""; this.c = x.c || "";
     this.r = x.r || null; this.l = x.l || null; this.g = x.g || null;
-    this.n = x.n || 0; this.s = x.s || 0; this.b = !!x.b; this.o = !!x.o;
+    this.n = x.n || 0; this.s = x.s || 0; this.b = !!x.b; this.o = !!x.o; this.v = !!x.v;
     this._u = this.u.toLowerCase(); this._e = this.e.toLowerCase();
     this._q = (this.c + "\n" + this.u).toLowerCase();
   }
@@ -79,6 +79,7 @@
       if (it.n < min || it.n > max) continue;
       if (o.nobots === "1" && it.b) continue;
       if (o.open === "1" && !it.o) continue;
+      if (o.reviewed !== "1" && it.v) continue;
       if (q && it._q.indexOf(q) < 0) continue;
       out.push(it);
     }
@@ -111,7 +112,7 @@
     body.appendChild(h);
     var meta = el("p", "meta", fmtTime(it.t));
     if (it.e) { meta.appendChild(document.createTextNode(" · ")); meta.appendChild(bdi(it.e)); }
-    meta.appendChild(document.createTextNode(" · " + it.n + " changes" + (it.o ? " · open" : "") + (it.b ? " · bot" : "")));
+    meta.appendChild(document.createTextNode(" · " + it.n + " changes" + (it.o ? " · open" : "") + (it.b ? " · bot" : "") + (it.v ? " · ✓ reviewed" : "")));
     body.appendChild(meta);
     var c = el("p", it.c ? "comment" : "comment nocomment");
     if (it.c) c.appendChild(bdi(it.c)); else c.textContent = "⚠ no comment";
