@@ -217,6 +217,9 @@ osm:
 regions:
   city:
     file: $OSMTRACK_BENCH_PLANET/region.poly
+# The API fill asks the local simulator: no politeness limit, so the row measures osmtrack.
+analyse:
+  api_requests_per_second: 1000
 log:
   format: json
 YAML
