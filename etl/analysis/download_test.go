@@ -329,3 +329,61 @@ func TestDecodeDownload(t *testing.T) {
 		t.Errorf("truncated download: %v", err)
 	}
 }
+
+// blockAfterDownload holds every API request that comes after a changeset download until the
+// client gives up, and says when the first one arrives.
+type blockAfterDownload struct {
+	*countingSim
+	held chan struct{}
+	once atomic.Bool
+}
+
+func (b *blockAfterDownload) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") && !strings.HasSuffix(r.URL.Path, "/download") && b.downloads.Load() > 0 {
+		if b.once.CompareAndSwap(false, true) {
+			close(b.held)
+		}
+		<-r.Context().Done()
+		return
+	}
+	b.countingSim.ServeHTTP(w, r)
+}
+
+// TestInterruptedAfterDownloadWritesNothing: a run stopped (SIGTERM: the context is cancelled)
+// after the changeset was downloaded and stored, while the analysis still waits for the API,
+// leaves the changeset as it was claimed: no downloaded versions without their download status
+// (they were written outside the claim's transaction before, and the status was lost).
+func TestInterruptedAfterDownloadWritesNothing(t *testing.T) {
+	db, srv, _, id, _ := partialSim(t, 14, false)
+	b := &blockAfterDownload{countingSim: srv, held: make(chan struct{})}
+	hs := httptest.NewServer(b)
+	t.Cleanup(hs.Close)
+	client := apiClient(t, hs.URL+"/api/0.6/")
+	w := workerFor(t, db, client, client)
+	w.Config.ChangesetDeadline = config.Duration(time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := w.Run(ctx); done <- err }()
+	select {
+	case <-b.held:
+	case err := <-done:
+		t.Fatalf("the analysis asked the API nothing after the download (run: %v): the test cannot interrupt it there", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no API request after the download")
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("the interrupted run returned no error")
+	}
+	var downloaded, stored int
+	var dlAt *time.Time
+	var state string
+	if err := db.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM elements WHERE changeset = $1 AND source = 'download'),
+		(SELECT count(*) FROM elements WHERE changeset = $1), download_at, state FROM changesets WHERE id = $1`, id).Scan(&downloaded, &stored, &dlAt, &state); err != nil {
+		t.Fatal(err)
+	}
+	if downloaded != 0 || dlAt != nil || stored != 14 || state != "filtered" {
+		t.Errorf("after the interruption: %d downloaded versions (%d stored), download_at %v, state %s; want none, 14, unset, filtered",
+			downloaded, stored, dlAt, state)
+	}
+}
