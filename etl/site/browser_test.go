@@ -274,7 +274,7 @@ func TestBrowser(t *testing.T) {
 
 	// Phone width: nothing wider than the screen.
 	const overflowJS = `document.documentElement.scrollWidth > window.innerWidth + 1`
-	for _, p := range []string{"changesets/302.html", "index.html", "changesets/301.html", "stats.html"} {
+	for _, p := range []string{"changesets/302.html", "index.html", "changesets/301.html", "stats.html", "review.html", "map.html", "labels/index.html"} {
 		if err := chromedp.Do(ctx,
 			chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
 			chromedp.Navigate(srv.URL+"/"+p),
