@@ -61,7 +61,7 @@ publish:
 	ctx := startBrowser(t, 1200, 900)
 	shots := testOutDir(t)
 	shot := func(name string) {
-		if buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(90)); err == nil {
+		if buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
 			os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
 		}
 	}

@@ -226,11 +226,11 @@ func TestReviewQueueFilters(t *testing.T) {
 	}
 	if d := os.Getenv("OSMTRACK_TEST_OUT"); d != "" {
 		shots := testOutDir(t)
-		buf, _ := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		buf, _ := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		os.WriteFile(filepath.Join(shots, "phone-review.png"), buf, 0o644)
 		chromedp.Do(ctx, chromedp.EmulateViewport(1200, 900), chromedp.Navigate(srv.URL+"/review.html?reason=suspect_word"),
 			chromedp.WaitVisible(chromedp.CSS(`#qstatus[data-loaded="all"]`)))
-		buf, _ = chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		buf, _ = chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		os.WriteFile(filepath.Join(shots, "review.png"), buf, 0o644)
 	}
 }
