@@ -40,6 +40,7 @@ type row struct {
 	Doc         []byte
 
 	Comments []commentRow // the discussion, oldest first
+	Version  string       // rowVersion
 
 	// Sum fingerprints everything the pages show of this row (not updated_at nor analysed_at):
 	// a row whose Sum equals the previous build's did not change, whatever its timestamps say.
@@ -75,7 +76,8 @@ const rowColumns = `c.id, coalesce(c.username, ''), coalesce(c.uid, 0), c.create
      FROM changeset_labels l WHERE l.changeset_id = c.id)::text,
   a.changeset_id IS NOT NULL, coalesce(a.complete, false), coalesce(a.reasons, '{}'), a.analysed_at, a.doc::text,
   (SELECT coalesce(json_agg(json_build_object('u', coalesce(k.username, ''), 'uid', coalesce(k.uid, 0), 't', k.created_at, 'x', k.text) ORDER BY k.idx), '[]')
-     FROM changeset_comments k WHERE k.changeset_id = c.id)::text`
+     FROM changeset_comments k WHERE k.changeset_id = c.id)::text,
+  ` + rowVersion
 
 // snapshot reads everything of one publish run in one read-only repeatable-read transaction,
 // so that the pages agree with each other.
@@ -100,22 +102,36 @@ func beginSnapshot(ctx context.Context, db DB) (*snapshot, error) {
 
 func (s *snapshot) close(ctx context.Context) { s.tx.Rollback(context.WithoutCancel(ctx)) }
 
-// windowIDs lists the changesets in the window with their updated_at.
-func (s *snapshot) windowIDs(ctx context.Context, cutoff time.Time) (map[int64]time.Time, error) {
-	rows, err := s.tx.Query(ctx, `SELECT c.id, greatest(c.updated_at, coalesce(a.analysed_at, c.updated_at))
+// rowVersion identifies the stored versions of everything a changeset's pages show: the
+// transaction ids (xmin) of its changesets, analyses, changeset_labels and changeset_comments
+// rows. Any UPDATE, INSERT or DELETE of one of them changes it; reading it does not read the
+// documents.
+const rowVersion = `c.xmin::text || '/' || coalesce(a.xmin::text, '-') || '/' ||
+  coalesce((SELECT string_agg(l.xmin::text || l.label, ',' ORDER BY l.label) FROM changeset_labels l WHERE l.changeset_id = c.id), '-') || '/' ||
+  coalesce((SELECT string_agg(k.xmin::text, ',' ORDER BY k.idx) FROM changeset_comments k WHERE k.changeset_id = c.id), '-')`
+
+// windowEntry is a changeset in the window: when it last changed and its row version.
+type windowEntry struct {
+	Updated time.Time
+	Version string
+}
+
+// windowIDs lists the changesets in the window with their updated_at and row version.
+func (s *snapshot) windowIDs(ctx context.Context, cutoff time.Time) (map[int64]windowEntry, error) {
+	rows, err := s.tx.Query(ctx, `SELECT c.id, greatest(c.updated_at, coalesce(a.analysed_at, c.updated_at)), `+rowVersion+`
 		FROM changesets c LEFT JOIN analyses a ON a.changeset_id = c.id WHERE `+windowWhere, cutoff)
 	if err != nil {
 		return nil, fmt.Errorf("publish: list changesets: %w", err)
 	}
 	defer rows.Close()
-	out := map[int64]time.Time{}
+	out := map[int64]windowEntry{}
 	for rows.Next() {
 		var id int64
-		var t time.Time
-		if err := rows.Scan(&id, &t); err != nil {
+		var w windowEntry
+		if err := rows.Scan(&id, &w.Updated, &w.Version); err != nil {
 			return nil, fmt.Errorf("publish: list changesets: %w", err)
 		}
-		out[id] = t
+		out[id] = w
 	}
 	return out, rows.Err()
 }
@@ -143,7 +159,7 @@ func (s *snapshot) eachRow(ctx context.Context, cutoff time.Time, ids []int64, f
 		if err := rows.Scan(&r.ID, &r.User, &r.UID, &r.CreatedAt, &r.ClosedAt, &r.Open, &r.CommentsCount, &r.ChangesCount,
 			&tags, &bbox, &r.NumCreate, &r.NumModify, &r.NumDelete, &r.State, &r.StateReason, &r.Error,
 			&r.Attempts, &r.NextAttemptAt, &r.UpdatedAt, &r.Time, &labels,
-			&r.HasAnalysis, &r.Complete, &r.Reasons, &r.AnalysedAt, &r.Doc, &comments); err != nil {
+			&r.HasAnalysis, &r.Complete, &r.Reasons, &r.AnalysedAt, &r.Doc, &comments, &r.Version); err != nil {
 			return fmt.Errorf("publish: read changesets: %w", err)
 		}
 		r.Sum = newFingerprint("comments").u64(rowSum(r, tags, labels)).bytes(comments).sum()

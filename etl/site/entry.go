@@ -50,8 +50,10 @@ type Entry struct {
 	// HTML is the entry as the list pages show it; Hash fingerprints it.
 	HTML template.HTML
 	Hash uint64
-	// Sum fingerprints the database row the entry was rendered from (row.Sum).
-	Sum uint64
+	// Sum fingerprints the database row the entry was rendered from (row.Sum); Version is its
+	// row version (rowVersion).
+	Sum     uint64
+	Version string
 	// For the review queue: the regions its labels matched in, a bot's changeset (the tag bot=yes or
 	// a user name ending in "bot", any case), still open.
 	Regions []string

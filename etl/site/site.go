@@ -260,10 +260,15 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 		ids = []int64{}
 		var keepIDs []int64
 		p.maybe = map[int64]*Entry{}
-		for id, upd := range window {
+		for id, w := range window {
+			upd := w.Updated
 			pe, ok := prev.Entries[id]
 			switch {
 			case ok && !upd.After(since):
+				keepIDs = append(keepIDs, id)
+			case ok && pe.Version != "" && pe.Version == w.Version:
+				// Not one of its rows was written since it was rendered (the demo's second
+				// publish right after the first: everything is within the overlap).
 				keepIDs = append(keepIDs, id)
 			case ok && !upd.After(prev.Snapshot) && pe.Sum != 0:
 				p.maybe[id] = pe
@@ -494,6 +499,7 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 	e.HTML = h
 	e.Hash = hashString(string(h))
 	e.Sum = r.Sum
+	e.Version = r.Version
 	v := newCSView(r, e, doc)
 	v.Card = p.card(r.User, r.UID, r.Time) // the account's age at the time of the edit
 	for i, c := range r.Comments {
