@@ -46,11 +46,10 @@ func (s *scanner) fail(reason string) {
 	panic(&FallbackError{Offset: s.i, Reason: reason})
 }
 
-// limit stops the decoding when n is past limit.
-func (s *scanner) limit(n, limit int, what func() string) {
-	if over(n, limit) {
-		panic(&LimitError{What: what(), Limit: limit})
-	}
+// limitErr stops the decoding at a limit (callers test over() first: no closure, no
+// allocation on the hot path).
+func (s *scanner) limitErr(what string, limit int) {
+	panic(&LimitError{What: what, Limit: limit})
 }
 
 func isSpace(b byte) bool { return b == ' ' || b == '\n' || b == '\t' || b == '\r' }
@@ -543,12 +542,16 @@ func (s *scanner) element(c *Change, a Action, typ byte) {
 	if !e.HasCoords {
 		e.Lat, e.Lon = 0, 0
 	}
-	s.limit(len(e.User), s.lim.MaxValueBytes, func() string { return "bytes in the user name of " + refOf(&e) })
+	if over(len(e.User), s.lim.MaxValueBytes) {
+		s.limitErr("bytes in the user name of "+refOf(&e), s.lim.MaxValueBytes)
+	}
 	if !selfClosing {
 		s.children(&e)
 	}
 	c.Elements = append(c.Elements, e)
-	s.limit(len(c.Elements), s.lim.MaxElements, func() string { return "elements in the document" })
+	if over(len(c.Elements), s.lim.MaxElements) {
+		s.limitErr("elements in the document", s.lim.MaxElements)
+	}
 }
 
 func (s *scanner) children(e *Element) {
@@ -592,10 +595,16 @@ func (s *scanner) children(e *Element) {
 					s.fail("unknown attribute")
 				}
 			}
-			s.limit(len(t.Key), s.lim.MaxValueBytes, func() string { return "bytes in a tag key of " + refOf(e) })
-			s.limit(len(t.Value), s.lim.MaxValueBytes, func() string { return "bytes in the value of tag " + t.Key + " of " + refOf(e) })
+			if over(len(t.Key), s.lim.MaxValueBytes) {
+				s.limitErr("bytes in a tag key of "+refOf(e), s.lim.MaxValueBytes)
+			}
+			if over(len(t.Value), s.lim.MaxValueBytes) {
+				s.limitErr("bytes in the value of tag "+t.Key+" of "+refOf(e), s.lim.MaxValueBytes)
+			}
 			tags = append(tags, t)
-			s.limit(len(tags), s.lim.MaxTags, func() string { return "tags in " + refOf(e) })
+			if over(len(tags), s.lim.MaxTags) {
+				s.limitErr("tags in "+refOf(e), s.lim.MaxTags)
+			}
 		case e.Type == Way && s.peek("<nd "):
 			s.i += len("<nd")
 			var ref int64
@@ -614,7 +623,9 @@ func (s *scanner) children(e *Element) {
 				sr, ref = true, s.int64(v)
 			}
 			nodes = append(nodes, ref)
-			s.limit(len(nodes), s.lim.MaxWayNodes, func() string { return "nodes in " + refOf(e) })
+			if over(len(nodes), s.lim.MaxWayNodes) {
+				s.limitErr("nodes in "+refOf(e), s.lim.MaxWayNodes)
+			}
 		case e.Type == Relation && s.peek("<member "):
 			s.i += len("<member")
 			var m Member
@@ -660,9 +671,13 @@ func (s *scanner) children(e *Element) {
 			if !st {
 				s.fail("member without type")
 			}
-			s.limit(len(m.Role), s.lim.MaxValueBytes, func() string { return "bytes in a member role of " + refOf(e) })
+			if over(len(m.Role), s.lim.MaxValueBytes) {
+				s.limitErr("bytes in a member role of "+refOf(e), s.lim.MaxValueBytes)
+			}
 			membs = append(membs, m)
-			s.limit(len(membs), s.lim.MaxMembers, func() string { return "members in " + refOf(e) })
+			if over(len(membs), s.lim.MaxMembers) {
+				s.limitErr("members in "+refOf(e), s.lim.MaxMembers)
+			}
 		default:
 			s.endTag(end)
 			if len(tags) > 0 {
