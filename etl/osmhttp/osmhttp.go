@@ -165,15 +165,8 @@ func (c *Client) Get(ctx context.Context, url string, retry404 bool) ([]byte, er
 	attempts := 0
 	for attempt := 0; attempt <= c.o.Retries; attempt++ {
 		if attempt > 0 {
-			wait := c.backoff(attempt, lastRetryAfter)
-			c.retries.Add(1)
-			c.o.Log.Warn("retrying HTTP request", "url", url, "attempt", attempt+1, "wait", wait.String(), "err", last)
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil, fmt.Errorf("GET %s: %w (after %d attempts: %v)", url, ctx.Err(), attempts, last)
-			case <-t.C:
+			if err := c.waitRetry(ctx, url, attempts, lastRetryAfter, last); err != nil {
+				return nil, err
 			}
 		}
 		if c.o.Limiter != nil {
@@ -335,4 +328,21 @@ func Retryable(status int, err error, retry404 bool) bool {
 	}
 	var oe *net.OpError
 	return errors.As(err, &oe)
+}
+
+// waitRetry waits before retry number attempt (the backoff, or what the server asked for) and
+// counts and logs it; it returns an error naming the URL when ctx ends first. done is the number
+// of attempts made so far, for the error.
+func (c *Client) waitRetry(ctx context.Context, url string, done int, retryAfter time.Duration, last error) error {
+	wait := c.backoff(done, retryAfter)
+	c.retries.Add(1)
+	c.o.Log.Warn("retrying HTTP request", "url", url, "attempt", done+1, "wait", wait.String(), "err", last)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("GET %s: %w (after %d attempts: %v)", url, ctx.Err(), done, last)
+	case <-t.C:
+		return nil
+	}
 }

@@ -21,15 +21,8 @@ func (c *Client) Stream(ctx context.Context, url string) (body io.ReadCloser, si
 	var lastRetryAfter time.Duration
 	for attempt := 0; attempt <= c.o.Retries; attempt++ {
 		if attempt > 0 {
-			wait := c.backoff(attempt, lastRetryAfter)
-			c.retries.Add(1)
-			c.o.Log.Warn("retrying HTTP request", "url", url, "attempt", attempt+1, "wait", wait.String(), "err", last)
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil, 0, fmt.Errorf("GET %s: %w (after %d attempts: %v)", url, ctx.Err(), attempt, last)
-			case <-t.C:
+			if err := c.waitRetry(ctx, url, attempt, lastRetryAfter, last); err != nil {
+				return nil, 0, err
 			}
 		}
 		if c.o.Limiter != nil {
