@@ -89,7 +89,7 @@ func runAnalyse(ctx context.Context, args []string) error {
 	}
 	// Changesets are claimed row by row with FOR UPDATE SKIP LOCKED, so several runs share the
 	// work: the step lock is per run, never contended.
-	return step.Do(ctx, a.db, a.metrics, a.log, "analyse", "analyse:"+step.NewRunID(), func(ctx context.Context, r *step.Run) error {
+	return step.Do(ctx, a.db, a.metrics, a.log, "analyse", step.Options{Lock: "analyse:" + step.NewRunID()}, func(ctx context.Context, r *step.Run) error {
 		w.Log = r.Log
 		st, err := w.Run(ctx)
 		r.Items, r.Errors = st.Analysed, st.Failed

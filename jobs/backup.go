@@ -98,7 +98,7 @@ func runBackup(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.close(ctx)
-	return step.Do(ctx, a.db, a.metrics, a.log, "backup-"+kind, "", func(ctx context.Context, r *step.Run) error {
+	return step.Do(ctx, a.db, a.metrics, a.log, "backup-"+kind, step.Options{}, func(ctx context.Context, r *step.Run) error {
 		var m *ops.Manifest
 		var path string
 		var err error

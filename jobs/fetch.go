@@ -173,7 +173,7 @@ func runFetch(ctx context.Context, args []string) error {
 		return resetPointer(ctx, a, fe, job, lockPrefix+o.Pointer, o.Pointer, *resetTo, *confirmReset)
 	}
 
-	return step.Do(ctx, a.db, a.metrics, a.log, job, lockPrefix+o.Pointer, func(ctx context.Context, r *step.Run) error {
+	return step.Do(ctx, a.db, a.metrics, a.log, job, step.Options{Lock: lockPrefix + o.Pointer}, func(ctx context.Context, r *step.Run) error {
 		fe.Log = r.Log.With("pointer", o.Pointer)
 		var res fetch.Result
 		var err error
@@ -210,7 +210,7 @@ func resetPointer(ctx context.Context, a *app, fe *fetch.Fetcher, job, lock, nam
 		}
 		return usagef("fetch: would move pointer %s from %d (%s) to %d; add --confirm-reset to do it", name, cur, fmtTime(ts), seq)
 	}
-	err := step.Do(ctx, a.db, a.metrics, a.log, job+"-reset", lock, func(ctx context.Context, r *step.Run) error {
+	err := step.Do(ctx, a.db, a.metrics, a.log, job+"-reset", step.Options{Lock: lock}, func(ctx context.Context, r *step.Run) error {
 		fe.Log = r.Log.With("pointer", name)
 		oldSeq, oldTS, newTS, err := fe.ResetPointer(ctx, name, seq)
 		if err != nil {

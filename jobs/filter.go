@@ -74,7 +74,7 @@ func runFilter(ctx context.Context, args []string) error {
 	}
 	// Runs do not exclude each other: rows are claimed with FOR UPDATE SKIP LOCKED, so the
 	// lock name is unique per run.
-	return step.Do(ctx, a.db, a.metrics, a.log, "filter", "filter:"+step.NewRunID(), func(ctx context.Context, r *step.Run) error {
+	return step.Do(ctx, a.db, a.metrics, a.log, "filter", step.Options{Lock: "filter:" + step.NewRunID()}, func(ctx context.Context, r *step.Run) error {
 		st, err := (&filter.Filter{DB: a.db, Rules: set, Log: r.Log}).Run(ctx, opts)
 		r.Items = st.Total()
 		tags := map[string]string{"mode": "new"}

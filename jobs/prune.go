@@ -29,7 +29,7 @@ and job_runs older than prune.job_runs, prune.batch_size rows per statement.`)
 		return err
 	}
 	defer a.close(ctx)
-	return step.Do(ctx, a.db, a.metrics, a.log, "prune", "", func(ctx context.Context, r *step.Run) error {
+	return step.Do(ctx, a.db, a.metrics, a.log, "prune", step.Options{}, func(ctx context.Context, r *step.Run) error {
 		res, err := ops.Prune(ctx, a.db, ops.PruneOptions{
 			Changesets: a.cfg.Prune.Changesets.D(),
 			Elements:   a.cfg.Fetch.Retention.D(),

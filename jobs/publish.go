@@ -11,7 +11,6 @@ import (
 	"github.com/osmtrack/osmtrack/etl/ops"
 	"github.com/osmtrack/osmtrack/etl/site"
 	"github.com/osmtrack/osmtrack/etl/step"
-	"github.com/osmtrack/osmtrack/etl/store"
 )
 
 func init() {
@@ -52,7 +51,8 @@ func runPublish(ctx context.Context, args []string) error {
 			return site.InfluxRuns(ctx, cfg.Metrics, 3, &http.Client{Timeout: cfg.Metrics.Timeout.D()})
 		}
 	}
-	return readOnlyStep(ctx, a, "publish", func(ctx context.Context, r *step.Run) error {
+	// Publish's role can only read: no job_runs row.
+	return step.Do(ctx, a.db, a.metrics, a.log, "publish", step.Options{ReadOnly: true}, func(ctx context.Context, r *step.Run) error {
 		opts.Log = r.Log
 		res, err := site.Publish(ctx, a.db, a.cfg, opts)
 		if err != nil {
@@ -97,36 +97,4 @@ func publishStatus(a *app, noHead bool) func(ctx context.Context) (*ops.StatusRe
 		}
 		return ops.Status(ctx, a.db, opts)
 	}
-}
-
-// readOnlyStep runs work like step.Do (one run at a time by an advisory lock, a run id in every
-// log line, a job_run metric) for a step whose role can only read: there is no job_runs row.
-func readOnlyStep(ctx context.Context, a *app, job string, work func(ctx context.Context, r *step.Run) error) error {
-	r := &step.Run{Job: job, ID: step.NewRunID(), DB: a.db, Metrics: a.metrics}
-	r.Log = a.log.With("job", job, "run_id", r.ID)
-	lock, err := store.TryLock(ctx, a.db, job)
-	if err != nil {
-		return err
-	}
-	if lock == nil {
-		r.Log.Info("another run holds the lock; nothing to do", "lock", job)
-		return step.ErrLocked
-	}
-	defer lock.Release(ctx)
-	start := time.Now()
-	werr := work(ctx, r)
-	outcome := "ok"
-	switch {
-	case werr != nil && ctx.Err() != nil:
-		outcome = "interrupted"
-	case werr != nil:
-		outcome = "failed"
-	}
-	end := time.Now()
-	bg := context.WithoutCancel(ctx)
-	a.metrics.Point(bg, "job_run", map[string]string{"job": job, "outcome": outcome}, map[string]any{
-		"duration_seconds": end.Sub(start).Seconds(), "items": r.Items, "errors": r.Errors}, end)
-	a.metrics.Flush(bg)
-	r.Log.Info("run finished", "outcome", outcome, "items", r.Items, "seconds", end.Sub(start).Seconds())
-	return werr
 }

@@ -119,7 +119,7 @@ func runSeed(ctx context.Context, args []string) error {
 			}})
 		}
 	}
-	err = step.Do(ctx, a.db, a.metrics, a.log, "seed", "seed", func(ctx context.Context, r *step.Run) error {
+	err = step.Do(ctx, a.db, a.metrics, a.log, "seed", step.Options{Lock: "seed"}, func(ctx context.Context, r *step.Run) error {
 		s := src
 		if u, ok := src.(*seed.URL); ok && len(regions) > 0 {
 			// Two passes over a download: keep a copy on disk, not in memory.

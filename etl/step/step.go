@@ -29,6 +29,8 @@ type Run struct {
 	// Items and Errors are counted by the step and reported in job_runs and the job_run metric.
 	Items  int
 	Errors int
+
+	readOnly bool
 }
 
 // ErrLocked is returned by Do when another run holds the step's lock; the command exits 0.
@@ -58,15 +60,25 @@ func isTerminal(f *os.File) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// Do runs work as one run of job, holding the advisory lock lockName (job when empty).
-// It records the run in job_runs and as a job_run point (tags job, outcome; fields
-// duration_seconds, items, errors). When the lock is held elsewhere it logs one line and
-// returns ErrLocked without running work.
-func Do(ctx context.Context, db *pgxpool.Pool, rec *metrics.Recorder, log *slog.Logger, job, lockName string, work func(ctx context.Context, r *Run) error) error {
+// Options are how Do runs a step.
+type Options struct {
+	// Lock is the advisory lock's name (the job's name when empty).
+	Lock string
+	// ReadOnly is for a step whose role can only read (publish): no job_runs row is written;
+	// the lock, the run id and the job_run metric are the same.
+	ReadOnly bool
+}
+
+// Do runs work as one run of job, holding the advisory lock o.Lock (job when empty).
+// It records the run in job_runs (unless o.ReadOnly) and as a job_run point (tags job,
+// outcome; fields duration_seconds, items, errors). When the lock is held elsewhere it logs
+// one line and returns ErrLocked without running work.
+func Do(ctx context.Context, db *pgxpool.Pool, rec *metrics.Recorder, log *slog.Logger, job string, o Options, work func(ctx context.Context, r *Run) error) error {
+	lockName := o.Lock
 	if lockName == "" {
 		lockName = job
 	}
-	r := &Run{Job: job, ID: NewRunID(), DB: db, Metrics: rec}
+	r := &Run{Job: job, ID: NewRunID(), DB: db, Metrics: rec, readOnly: o.ReadOnly}
 	r.Log = log.With("job", job, "run_id", r.ID)
 	lock, err := store.TryLock(ctx, db, lockName)
 	if err != nil {
@@ -74,13 +86,17 @@ func Do(ctx context.Context, db *pgxpool.Pool, rec *metrics.Recorder, log *slog.
 	}
 	if lock == nil {
 		r.Log.Info("another run holds the lock; nothing to do", "lock", lockName)
-		recordRun(ctx, r, time.Now(), "skipped", nil)
+		if !o.ReadOnly {
+			recordRun(ctx, r, time.Now(), "skipped", nil)
+		}
 		return ErrLocked
 	}
 	defer lock.Release(ctx)
 	start := time.Now()
-	if _, err := db.Exec(ctx, `INSERT INTO job_runs (run_id, job, started_at, outcome) VALUES ($1, $2, $3, 'running')`, r.ID, job, start); err != nil {
-		return fmt.Errorf("%s: record run: %w", job, err)
+	if !o.ReadOnly {
+		if _, err := db.Exec(ctx, `INSERT INTO job_runs (run_id, job, started_at, outcome) VALUES ($1, $2, $3, 'running')`, r.ID, job, start); err != nil {
+			return fmt.Errorf("%s: record run: %w", job, err)
+		}
 	}
 	werr := work(ctx, r)
 	outcome := "ok"
@@ -102,7 +118,7 @@ func recordRun(ctx context.Context, r *Run, start time.Time, outcome string, wer
 		msg = &s
 	}
 	bg := context.WithoutCancel(ctx)
-	if outcome == "skipped" {
+	if outcome == "skipped" || r.readOnly {
 		// Skipped runs are not stored: a CronJob firing every minute against a long run would fill the table.
 	} else if _, err := r.DB.Exec(bg, `UPDATE job_runs SET finished_at = $2, outcome = $3, items = $4, errors = $5, message = $6 WHERE run_id = $1`,
 		r.ID, end, outcome, r.Items, r.Errors, msg); err != nil {

@@ -31,7 +31,7 @@ func TestJobRunMetricCanBeReadBack(t *testing.T) {
 	ctx := context.Background()
 	rec := metrics.New(config.Metrics{URL: ix.URL, Token: ix.Token, Bucket: ix.Bucket, Timeout: config.Duration(5 * time.Second)}, quiet, nil)
 	defer rec.Close(ctx)
-	if err := step.Do(ctx, db.Pool, rec, quiet, "fetch", "fetch:minute", work); err != nil {
+	if err := step.Do(ctx, db.Pool, rec, quiet, "fetch", step.Options{Lock: "fetch:minute"}, work); err != nil {
 		t.Fatal(err)
 	}
 	out, err := ix.Query(`SELECT "items", "duration_seconds" FROM "job_run" WHERE "job" = 'fetch' AND "outcome" = 'ok'`)
@@ -56,7 +56,7 @@ func TestInfluxDownDoesNotBlockData(t *testing.T) {
 	for range 3 {
 		rec.Point(ctx, "replication", nil, map[string]any{"seq": 1}, time.Now())
 	}
-	if err := step.Do(ctx, db.Pool, rec, quiet, "fetch", "", work); err != nil {
+	if err := step.Do(ctx, db.Pool, rec, quiet, "fetch", step.Options{}, work); err != nil {
 		t.Fatalf("step failed because metrics are down: %v", err)
 	}
 	rec.Close(ctx)
@@ -78,7 +78,7 @@ func TestLockedRunIsSkipped(t *testing.T) {
 	}
 	defer held.Release(ctx)
 	ran := false
-	err = step.Do(ctx, db.Pool, nil, quiet, "filter", "", func(context.Context, *step.Run) error { ran = true; return nil })
+	err = step.Do(ctx, db.Pool, nil, quiet, "filter", step.Options{}, func(context.Context, *step.Run) error { ran = true; return nil })
 	if !errors.Is(err, step.ErrLocked) || ran {
 		t.Fatalf("want ErrLocked without running; got %v ran=%v", err, ran)
 	}
@@ -88,12 +88,39 @@ func TestFailedRunIsRecorded(t *testing.T) {
 	db := dbtest.PG(t)
 	ctx := context.Background()
 	boom := errors.New("fetch seq 7: gunzip: unexpected EOF")
-	err := step.Do(ctx, db.Pool, nil, quiet, "fetch", "", func(context.Context, *step.Run) error { return boom })
+	err := step.Do(ctx, db.Pool, nil, quiet, "fetch", step.Options{}, func(context.Context, *step.Run) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Fatalf("error not passed through: %v", err)
 	}
 	var outcome, msg string
 	if err := db.Pool.QueryRow(ctx, `SELECT outcome, message FROM job_runs`).Scan(&outcome, &msg); err != nil || outcome != "failed" || msg != boom.Error() {
 		t.Fatalf("job_runs: %q %q %v", outcome, msg, err)
+	}
+}
+
+// A read-only step (publish) runs under its lock but writes no job_runs row: its role cannot.
+func TestReadOnlyRunWritesNoRow(t *testing.T) {
+	db := dbtest.PG(t)
+	ctx := context.Background()
+	ran := false
+	if err := step.Do(ctx, db.Pool, nil, quiet, "publish", step.Options{ReadOnly: true}, func(_ context.Context, r *step.Run) error {
+		ran = true
+		r.Items = 2
+		return nil
+	}); err != nil || !ran {
+		t.Fatalf("read-only run: %v ran=%v", err, ran)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM job_runs`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("job_runs rows after a read-only run: %d %v; want 0", n, err)
+	}
+	held, err := store.TryLock(ctx, db.Pool, "publish")
+	if err != nil || held == nil {
+		t.Fatal("could not take the lock", err)
+	}
+	defer held.Release(ctx)
+	err = step.Do(ctx, db.Pool, nil, quiet, "publish", step.Options{ReadOnly: true}, func(context.Context, *step.Run) error { t.Error("ran under a held lock"); return nil })
+	if !errors.Is(err, step.ErrLocked) {
+		t.Fatalf("want ErrLocked; got %v", err)
 	}
 }
