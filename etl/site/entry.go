@@ -57,7 +57,10 @@ type Entry struct {
 	// For the review queue: the regions its labels matched in, a bot's changeset (the tag bot=yes or
 	// a user name ending in "bot", any case), still open.
 	Regions []string
-	Bot     bool
+	// InRegions are the configured regions the changeset is in (Regions, plus those its
+	// bounding box meets): the region pages list it.
+	InRegions []string
+	Bot       bool
 	Open    bool
 	// LabelDesc is the description of each label whose rule has one.
 	LabelDesc     map[string]string

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/osmtrack/osmtrack/etl/analysis"
@@ -34,6 +35,14 @@ func TestBrowserMapContext(t *testing.T) {
 		insertSeed(t, db.Pool, seed{ID: 410 + i, User: "bob", UID: 2, Created: now.Add(-time.Duration(i+2) * time.Hour), Tags: map[string]string{"comment": "x"},
 			BBox: &[4]float64{13.45 + float64(i)*0.0001, 52.45, 13.4501 + float64(i)*0.0001, 52.4501}, Doc: testDoc(410+i, "bob", 13.45, 52.45)})
 	}
+	// A changeset without reasons in the region (the newest: the region page lists it after
+	// the flagged ones) and one outside it, older than the overview's 24 hours.
+	clean := testDoc(430, "carol", 13.55, 52.58)
+	clean.Reasons = nil
+	insertSeed(t, db.Pool, seed{ID: 430, User: "carol", UID: 3, Created: now.Add(-30 * time.Minute), Tags: map[string]string{"comment": "clean"},
+		BBox: &[4]float64{13.55, 52.58, 13.551, 52.581}, Doc: clean})
+	insertSeed(t, db.Pool, seed{ID: 440, User: "dave", UID: 4, Created: now.Add(-30 * time.Hour), Tags: map[string]string{"comment": "far away"},
+		BBox: &[4]float64{10, 50, 10.001, 50.001}, Doc: testDoc(440, "dave", 10, 50)})
 	cfg, err := config.Parse([]byte(`regions:
   berlin:
     geojson: {type: Polygon, coordinates: [[[13.3, 52.4], [13.6, 52.4], [13.6, 52.6], [13.3, 52.6], [13.3, 52.4]]]}
@@ -59,6 +68,10 @@ publish:
 	srv := httptest.NewServer(Handler(filepath.Join(out, "current")))
 	defer srv.Close()
 	ctx := startBrowser(t, 1200, 900)
+	if _, err := chromedp.Call(ctx, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `window.__csp=[];document.addEventListener('securitypolicyviolation',function(e){window.__csp.push(e.violatedDirective+' '+e.blockedURI)})`}); err != nil {
+		t.Fatal(err)
+	}
 	shots := testOutDir(t)
 	shot := func(name string) {
 		if buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
@@ -97,15 +110,56 @@ publish:
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/map.html"), chromedp.WaitVisible(chromedp.CSS(`#map[data-clusters][data-regions-drawn]`))); err != nil {
 		t.Fatal(err)
 	}
-	if got := eval(`document.getElementById('map').getAttribute('data-features')`); got != "6" {
-		t.Errorf("overview: %s changesets, want 6", got)
+	if got := eval(`document.getElementById('map').getAttribute('data-features')`); got != "7" {
+		t.Errorf("overview: %s changesets, want 7", got)
 	}
 	clusters := eval(`document.getElementById('map').getAttribute('data-clusters')`)
-	if clusters != "2" {
-		t.Errorf("overview: %s clusters, want 2 (one changeset alone, five together)", clusters)
+	if clusters != "3" {
+		t.Errorf("overview: %s clusters, want 3 (two changesets alone, five together)", clusters)
 	}
 	if got := eval(`String(document.querySelectorAll('.cluster-icon').length)+"/"+String(document.querySelectorAll('.cluster-icon.flagged').length)`); got != "1/1" {
 		t.Errorf("cluster icons (all/flagged): %s", got) // testDoc has reasons: every one is flagged
 	}
 	shot("map-context")
+
+	// The region page: the outline and the region's changesets on the map, flagged first in
+	// the list, a link to the queue preset to the region; linked from the index and the
+	// changeset pages; 440 (outside) not on it.
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/index.html"), chromedp.Click(`a[href="regions/berlin.html"]`, chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS(`#map[data-clusters][data-regions-drawn]`))); err != nil {
+		t.Fatal(err)
+	}
+	if got := eval(`document.getElementById('map').getAttribute('data-features')`); got != "7" {
+		t.Errorf("region map: %s changesets, want 7", got)
+	}
+	const order = `Array.from(document.querySelectorAll('article.entry h3 > a:first-child')).map(function(a){return a.textContent}).join(' ')`
+	if got := eval(order); got != "#401 #410 #411 #412 #413" {
+		t.Errorf("region page order: %q, want the flagged ones first (newest first; page_size 5)", got)
+	}
+	if got := eval(`document.querySelector('a[href="review.html?region=berlin"]') ? "yes" : "no"`); got != "yes" {
+		t.Error("region page: no link to the queue filtered by the region")
+	}
+	if got := eval(`document.body.textContent.indexOf('#440') >= 0 ? "yes" : "no"`); got != "no" {
+		t.Error("region page lists a changeset outside the region")
+	}
+	shot("region-berlin")
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/regions/berlin-p2.html"), chromedp.WaitReady(chromedp.CSS("footer"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := eval(order); got != "#414 #430" {
+		t.Errorf("region page 2: %q, want #414 #430 (the newest, #430, last: no reason)", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/changesets/430.html"), chromedp.WaitReady(chromedp.CSS("footer"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := eval(`document.querySelector('a[href="regions/berlin.html"]') ? "yes" : "no"`); got != "yes" {
+		t.Error("changeset page: no link to its region's page")
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/changesets/440.html"), chromedp.WaitReady(chromedp.CSS("footer"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := eval(`document.querySelector('a[href^="regions/"]') ? "yes" : "no"`); got != "no" {
+		t.Error("a changeset outside every region links a region page")
+	}
+	checkNoMarkupAsText(t, ctx, srv.URL, filepath.Join(out, "current"))
 }

@@ -110,3 +110,14 @@ func rootFrom(rel string) string {
 	}
 	return strings.Repeat("../", depth(rel))
 }
+
+// regionFile is a region's page: regions/SLUG.html (the slug as for labels: safe in a URL and
+// on any file system, with a hash when the name had to change).
+func regionFile(name string) string { return "regions/" + slug(name) + ".html" }
+
+func regionPage(name string, n int) string {
+	if n <= 1 {
+		return regionFile(name)
+	}
+	return fmt.Sprintf("regions/%s-p%d.html", slug(name), n)
+}

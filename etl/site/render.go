@@ -215,6 +215,7 @@ type commentView struct {
 
 type csView struct {
 	Card         *userCard
+	RegionLinks  []linkView // the region pages of the regions it is in
 	Discussion   []commentView
 	E            *Entry
 	ClosedAt     *time.Time
@@ -519,6 +520,9 @@ type listView struct {
 	Entries []template.HTML
 	Pager   pager
 	Days    []dayLink
+	// Regions link the region pages (index); RegionMap is a region page's map.
+	Regions   []dayLink
+	RegionMap *regionMap
 }
 
 type linkView struct {

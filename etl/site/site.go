@@ -136,6 +136,7 @@ type publisher struct {
 	regions   region.Set // the configured regions (outlines on the maps)
 	users     map[int64]userInfo
 	nextCard  *userCard // the user card of the next listPages call (user pages)
+	nextMap   *regionMap // the map of the next listPages call (region pages)
 }
 
 // Publish renders the site into opts.Out and swaps it in.
@@ -492,6 +493,7 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 			}
 		}
 	}
+	e.InRegions = p.inRegions(e)
 	h, err := p.tpl.renderEntry(e)
 	if err != nil {
 		return nil, fmt.Errorf("publish: changeset %d: %w", r.ID, err)
@@ -502,6 +504,9 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 	e.Version = r.Version
 	v := newCSView(r, e, doc)
 	v.Card = p.card(r.User, r.UID, r.Time) // the account's age at the time of the edit
+	for _, g := range e.InRegions {
+		v.RegionLinks = append(v.RegionLinks, linkView{Text: g, Href: regionFile(g), Local: true})
+	}
 	for i, c := range r.Comments {
 		if i == 200 {
 			break
@@ -580,6 +585,8 @@ func (p *publisher) listPages(kind string, all []*Entry, pageName func(n int) st
 	}
 	card := p.nextCard
 	p.nextCard = nil
+	rmap := p.nextMap
+	p.nextMap = nil
 	for n := 1; n <= pages; n++ {
 		lo, hi := (n-1)*size, n*size
 		if hi > len(all) {
@@ -588,6 +595,12 @@ func (p *publisher) listPages(kind string, all []*Entry, pageName func(n int) st
 		chunk := all[lo:hi]
 		rel := pageName(n)
 		fp := newFingerprint(kind).str(rel).str(title).str(intro).u64(uint64(pages)).str(fmt.Sprintf("%+v", card))
+		if rmap != nil {
+			fp.str(rmap.Bounds).str(rmap.Regions)
+			for _, f := range rmap.MapData.Features {
+				fp.str(string(f.Geometry)).str(fmt.Sprintf("%+v", f.Properties))
+			}
+		}
 		for _, e := range chunk {
 			fp.u64(e.Hash)
 		}
@@ -605,7 +618,7 @@ func (p *publisher) listPages(kind string, all []*Entry, pageName func(n int) st
 			pg.Next = pageName(n + 1)
 		}
 		err := p.b.lazy(rel, fp.sum(), func(w io.Writer) error {
-			v := &listView{Heading: title, Intro: intro, Links: links, Pager: pg, Card: card}
+			v := &listView{Heading: title, Intro: intro, Links: links, Pager: pg, Card: card, RegionMap: rmap}
 			for _, e := range chunk {
 				v.Entries = append(v.Entries, e.HTML)
 			}
@@ -613,7 +626,7 @@ func (p *publisher) listPages(kind string, all []*Entry, pageName func(n int) st
 			if n > 1 {
 				t += fmt.Sprintf(" (page %d)", n)
 			}
-			return p.tpl.render(w, "list", &page{Site: p.site, Root: rootFrom(rel), Title: t, Feeds: feeds, Body: v})
+			return p.tpl.render(w, "list", &page{Site: p.site, Root: rootFrom(rel), Title: t, Feeds: feeds, Body: v, Map: rmap != nil})
 		})
 		if err != nil {
 			return err
@@ -653,12 +666,16 @@ func (p *publisher) renderLists(ctx context.Context) error {
 			return err
 		}
 	}
+	regionLinks, err := p.renderRegionPages(all, siteFeeds)
+	if err != nil {
+		return err
+	}
 	// Index: the latest page plus the days.
 	latest := all
 	if len(latest) > p.pc.PageSize {
 		latest = latest[:p.pc.PageSize]
 	}
-	iv := &listView{Heading: "Latest changesets", Days: dayLinks, Links: []linkView{{Text: "Review queue: the changesets with a reason to look, most severe first", Href: "review.html", Local: true}},
+	iv := &listView{Heading: "Latest changesets", Days: dayLinks, Regions: regionLinks, Links: []linkView{{Text: "Review queue: the changesets with a reason to look, most severe first", Href: "review.html", Local: true}},
 		Intro: fmt.Sprintf("%d changesets in the last %d days; updated %s.", len(all), p.pc.Days, fmtTime(p.site.Generated))}
 	for _, e := range latest {
 		iv.Entries = append(iv.Entries, e.HTML)

@@ -237,6 +237,9 @@ func TestSlugAndPaths(t *testing.T) {
 		if err := cleanRel("labels/" + sl + ".html"); err != nil || strings.ContainsAny(sl, "/\\.") || sl == "" {
 			t.Errorf("slug(%q) = %q unsafe", s, sl)
 		}
+		if err := cleanRel(regionPage(s, 2)); err != nil || cleanRel(regionFile(s)) != nil || !strings.HasPrefix(regionFile(s), "regions/") {
+			t.Errorf("region page of %q: %q unsafe", s, regionFile(s))
+		}
 	}
 	if slug("a b") == slug("a-b") || slug("Shops") == slug("shops") {
 		t.Error("distinct names share a slug")
