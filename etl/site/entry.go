@@ -61,7 +61,7 @@ type Entry struct {
 	// bounding box meets): the region pages list it.
 	InRegions []string
 	Bot       bool
-	Open    bool
+	Open      bool
 	// LabelDesc is the description of each label whose rule has one.
 	LabelDesc     map[string]string
 	CommentsCount int // as the changeset feed counts them

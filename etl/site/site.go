@@ -135,7 +135,7 @@ type publisher struct {
 	prevFiles map[string]uint64
 	regions   region.Set // the configured regions (outlines on the maps)
 	users     map[int64]userInfo
-	nextCard  *userCard // the user card of the next listPages call (user pages)
+	nextCard  *userCard  // the user card of the next listPages call (user pages)
 	nextMap   *regionMap // the map of the next listPages call (region pages)
 }
 
