@@ -8,11 +8,8 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/osmtrack/osmtrack/etl/analysis"
-	"github.com/osmtrack/osmtrack/etl/config"
-	"github.com/osmtrack/osmtrack/etl/osmapi"
 	"github.com/osmtrack/osmtrack/etl/region"
 	"github.com/osmtrack/osmtrack/etl/rules"
 	"github.com/osmtrack/osmtrack/etl/step"
@@ -25,32 +22,6 @@ func init() {
 
 // analyseOut is where analyse-file writes (tests replace it).
 var analyseOut io.Writer = os.Stdout
-
-// newAPIClient builds the OSM API client of the configuration (base URL overridable).
-func newAPIClient(cfg *config.Config, base string, a *app) (*osmapi.Client, error) {
-	if base == "" {
-		base = cfg.OSM.APIURL
-	}
-	ua := "osmtrack/" + version
-	if cfg.OSM.Contact != "" {
-		ua += " (" + cfg.OSM.Contact + ")"
-	}
-	opts := osmapi.Options{BaseURL: base, UserAgent: ua, RequestsPerSecond: cfg.Analyse.APIRequestsPerSecond,
-		Retries: cfg.OSM.Retries, Backoff: time.Duration(cfg.OSM.RetryBackoff), Timeout: time.Duration(cfg.OSM.RequestTimeout),
-		ConnectTimeout: time.Duration(cfg.OSM.ConnectTimeout), HeaderTimeout: time.Duration(cfg.OSM.HeaderTimeout),
-		MaxURLLength: cfg.Analyse.APIMaxURLLength, MaxBodyBytes: cfg.OSM.MaxBodyBytes}
-	if cfg.OSM.Retries == 0 {
-		opts.Retries = -1
-	}
-	if a != nil {
-		opts.Log = a.log
-	}
-	c, err := osmapi.New(opts)
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
-	return c, nil
-}
 
 func runAnalyse(ctx context.Context, args []string) error {
 	f := newFlags("analyse", "osmtrack analyse [--config FILE] [--limit N] [--no-api]")
@@ -81,7 +52,7 @@ func runAnalyse(ctx context.Context, args []string) error {
 	}
 	w := &analysis.Worker{DB: a.db, Config: a.cfg.Analyse, Rules: rs, Metrics: a.metrics, Limit: *limit}
 	if !*noAPI {
-		c, err := newAPIClient(a.cfg, "", a)
+		c, err := newAPIClient(a.cfg, "", a.log)
 		if err != nil {
 			return err
 		}
@@ -154,7 +125,7 @@ func runAnalyseFile(ctx context.Context, args []string) error {
 	store := analysis.NewMemStore(hist)
 	an := &analysis.Analyzer{Config: cfg.Analyse, Store: store, UserCache: store, Log: log}
 	if *api != "" {
-		c, err := newAPIClient(cfg, *api, &app{cfg: cfg, log: log})
+		c, err := newAPIClient(cfg, *api, log)
 		if err != nil {
 			return err
 		}

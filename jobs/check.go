@@ -59,7 +59,7 @@ func runCheck(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	client, err := newAPIClient(cfg, *api, &app{cfg: cfg, log: log})
+	client, err := newAPIClient(cfg, *api, log)
 	if err != nil {
 		return err
 	}

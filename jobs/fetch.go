@@ -125,12 +125,12 @@ func runFetch(ctx context.Context, args []string) error {
 		o.MaxDuration = *maxDuration
 	}
 
-	feed := replication.NewFeed(baseURL, kind, replication.NewClient(replication.OptionsFrom(a.cfg.OSM, version, a.log)))
+	feed := replication.NewFeed(baseURL, kind, newReplicationClient(a.cfg, a.log))
 	fe := &fetch.Fetcher{DB: a.db, Feed: feed, Regions: regions, Metrics: a.metrics, Log: a.log, Limits: fetchLimits(a.cfg.OSM),
 		MaxSkew: a.cfg.Fetch.MaxClockSkew.D()}
 	if !*changesets && !*noAPI && len(regions) > 0 {
 		// The API fill: locations a keep decision needs and neither the diff nor the store has.
-		api, err := newAPIClient(a.cfg, "", a)
+		api, err := newAPIClient(a.cfg, "", a.log)
 		if err != nil {
 			return err
 		}

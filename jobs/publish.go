@@ -93,7 +93,7 @@ func publishStatus(a *app, noHead bool) func(ctx context.Context) (*ops.StatusRe
 		}
 		if !noHead {
 			client := &http.Client{Timeout: 10 * time.Second}
-			opts.Heads = map[string]ops.HeadFunc{"minute": ops.StateTxtHead(client, cfg.OSM.ReplicationURL, "osmtrack/"+version)}
+			opts.Heads = map[string]ops.HeadFunc{"minute": ops.StateTxtHead(client, cfg.OSM.ReplicationURL, osmUserAgent(cfg))}
 		}
 		return ops.Status(ctx, a.db, opts)
 	}

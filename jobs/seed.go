@@ -7,7 +7,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/osmtrack/osmtrack/etl/osmhttp"
 	"github.com/osmtrack/osmtrack/etl/region"
 	"github.com/osmtrack/osmtrack/etl/replication"
 	"github.com/osmtrack/osmtrack/etl/seed"
@@ -64,14 +63,7 @@ func runSeed(ctx context.Context, args []string) error {
 	}
 	var src seed.Source
 	if seed.IsURL(*extract) {
-		c := osmhttp.New(osmhttp.Options{
-			UserAgent:          osmhttp.UserAgent(version, cfg.OSM.Contact),
-			ConnectTimeout:     cfg.OSM.ConnectTimeout.D(),
-			HeaderTimeout:      cfg.OSM.HeaderTimeout.D(),
-			DisableCompression: true,
-			Retries:            cfg.OSM.Retries,
-			Backoff:            cfg.OSM.RetryBackoff.D(),
-		})
+		c := newDownloadClient(cfg)
 		u, err := seed.NewURL(*extract, c)
 		if err != nil {
 			return usagef("seed: %v", err)
@@ -101,7 +93,7 @@ func runSeed(ctx context.Context, args []string) error {
 	}
 	var pointers []seed.Pointer
 	if *setPointer {
-		rc := replication.NewClient(replication.OptionsFrom(a.cfg.OSM, version, a.log))
+		rc := newReplicationClient(a.cfg, a.log)
 		for _, p := range []struct {
 			name, feed, url string
 			kind            replication.Kind

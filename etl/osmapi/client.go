@@ -55,7 +55,7 @@ type Options struct {
 	UserAgent         string        // [osmtrack]
 	RequestsPerSecond float64       // [2]
 	Burst             int           // [1]
-	Retries           int           // attempts after the first on 429, 5xx and network errors [4]; <0 for none
+	Retries           int           // attempts after the first on 429, 5xx and network errors; 0 (or <0) for none, as in osmhttp
 	Backoff           time.Duration // first retry wait, doubled each attempt [1s]
 	MaxBackoff        time.Duration // [60s]
 	Timeout           time.Duration // whole request, body included [120s]
@@ -95,9 +95,7 @@ func New(opts Options) (*Client, error) {
 	if opts.Burst <= 0 {
 		opts.Burst = 1
 	}
-	if opts.Retries == 0 {
-		opts.Retries = 4
-	} else if opts.Retries < 0 {
+	if opts.Retries < 0 {
 		opts.Retries = 0
 	}
 	if opts.MaxBackoff <= 0 {

@@ -181,11 +181,14 @@ func TestNotFoundAndGoneAreNotRetried(t *testing.T) {
 	}
 }
 
-func TestNegativeRetriesMeansNone(t *testing.T) {
-	f := &fakeAPI{fail: []int{500, 500}}
-	c := newClient(t, f, Options{Retries: -1})
-	if _, err := c.Get(context.Background(), "nodes?nodes=1"); err == nil || len(f.urls) != 1 {
-		t.Fatalf("err %v after %d requests", err, len(f.urls))
+// Retries means what it means in osmhttp and in osm.retries: 0 (or less) is none.
+func TestZeroOrNegativeRetriesMeansNone(t *testing.T) {
+	for _, n := range []int{0, -1} {
+		f := &fakeAPI{fail: []int{500, 500}}
+		c := newClient(t, f, Options{Retries: n})
+		if _, err := c.Get(context.Background(), "nodes?nodes=1"); err == nil || len(f.urls) != 1 {
+			t.Fatalf("Retries %d: err %v after %d requests", n, err, len(f.urls))
+		}
 	}
 }
 

@@ -11,9 +11,6 @@ import (
 	"github.com/osmtrack/osmtrack/etl/osmhttp"
 )
 
-// UserAgent is the User-Agent osmtrack sends: "osmtrack/VERSION (+CONTACT)".
-func UserAgent(version, contact string) string { return osmhttp.UserAgent(version, contact) }
-
 // Options configures a Client.
 type Options struct {
 	UserAgent      string
@@ -30,7 +27,7 @@ type Options struct {
 // OptionsFrom builds Options from the osm configuration section.
 func OptionsFrom(c config.OSM, version string, log *slog.Logger) Options {
 	return Options{
-		UserAgent:      UserAgent(version, c.Contact),
+		UserAgent:      osmhttp.UserAgent(version, c.Contact),
 		ConnectTimeout: c.ConnectTimeout.D(),
 		HeaderTimeout:  c.HeaderTimeout.D(),
 		RequestTimeout: c.RequestTimeout.D(),

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/osmtrack/osmtrack/etl/osmhttp"
 )
 
 func TestParseMinuteStateReal(t *testing.T) {
@@ -65,7 +67,7 @@ func TestSeqPath(t *testing.T) {
 }
 
 func testClient() *Client {
-	return NewClient(Options{UserAgent: UserAgent("test", "me@example.org"), HeaderTimeout: 300 * time.Millisecond,
+	return NewClient(Options{UserAgent: osmhttp.UserAgent("test", "me@example.org"), HeaderTimeout: 300 * time.Millisecond,
 		RequestTimeout: 2 * time.Second, Retries: 2, Backoff: 10 * time.Millisecond})
 }
 
