@@ -139,30 +139,18 @@ func runFetch(ctx context.Context, args []string) error {
 
 	// The backfill range (and so the default pointer name) needs the feed's state files.
 	if backfill {
-		head, err := feed.Head(ctx)
-		if err != nil {
+		b := fetch.Backfill{FromSeq: *fromSeq, ToSeq: *toSeq, FromTime: *fromTime, ToTime: *toTime}
+		var name string
+		var rerr *fetch.RangeError
+		o.FromSeq, o.ToSeq, name, err = b.Resolve(ctx, feed, now)
+		switch {
+		case errors.As(err, &rerr):
+			return usagef("fetch: %v", err)
+		case err != nil:
 			return fmt.Errorf("fetch: %w", err)
 		}
-		o.FromSeq, o.ToSeq = *fromSeq, *toSeq
-		if *fromTime != "" {
-			if o.FromSeq, err = feed.ResolveStart(ctx, *fromTime, head, now); err != nil {
-				return fmt.Errorf("fetch: --from-time: %w", err)
-			}
-		}
-		if *toTime != "" {
-			if o.ToSeq, err = feed.ResolveStart(ctx, *toTime, head, now); err != nil {
-				return fmt.Errorf("fetch: --to-time: %w", err)
-			}
-		}
-		if o.ToSeq > 0 && o.ToSeq < o.FromSeq {
-			return usagef("fetch: the range ends (seq %d) before it starts (seq %d)", o.ToSeq, o.FromSeq)
-		}
 		if *pointerName == "" {
-			to := "head"
-			if o.ToSeq > 0 {
-				to = fmt.Sprint(o.ToSeq)
-			}
-			*pointerName = fmt.Sprintf("backfill-%d-%s", o.FromSeq, to)
+			*pointerName = name
 		}
 	}
 	if *pointerName == "" {
