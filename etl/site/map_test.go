@@ -39,8 +39,8 @@ func TestBrowserMapContext(t *testing.T) {
 	// the flagged ones) and one outside it, older than the overview's 24 hours.
 	clean := testDoc(430, "carol", 13.55, 52.58)
 	clean.Reasons = nil
-	insertSeed(t, db.Pool, seed{ID: 430, User: "carol", UID: 3, Created: now.Add(-30 * time.Minute), Tags: map[string]string{"comment": "clean"},
-		BBox: &[4]float64{13.55, 52.58, 13.551, 52.581}, Doc: clean})
+	insertSeed(t, db.Pool, seed{ID: 430, User: "carol", UID: 3, Created: now.Add(-30 * time.Minute), Tags: map[string]string{"comment": "clean", "bot": "yes"},
+		Labels: map[string]any{"parks": map[string]any{}}, BBox: &[4]float64{13.55, 52.58, 13.551, 52.581}, Doc: clean})
 	insertSeed(t, db.Pool, seed{ID: 440, User: "dave", UID: 4, Created: now.Add(-30 * time.Hour), Tags: map[string]string{"comment": "far away"},
 		BBox: &[4]float64{10, 50, 10.001, 50.001}, Doc: testDoc(440, "dave", 10, 50)})
 	cfg, err := config.Parse([]byte(`regions:
@@ -121,6 +121,44 @@ publish:
 		t.Errorf("cluster icons (all/flagged): %s", got) // testDoc has reasons: every one is flagged
 	}
 	shot("map-context")
+
+	// The overview's filters (filter.js, shared with the queue): the state in the URL, the
+	// shards loaded as needed (440 is older than 24 hours: only with its day or "all days").
+	day440 := now.Add(-30 * time.Hour).Format("2006-01-02")
+	for _, c := range []struct{ query, want, flagged string }{
+		{"", "7", "6"},
+		{"?day=all", "8", "7"},
+		{"?day=" + day440, "", ""}, // checked below: 440 is among them
+		{"?user=bob", "5", "5"},
+		{"?reason=dragged_node", "1", "1"},
+		{"?label=parks", "1", "0"},
+		{"?nobots=1", "6", "6"},
+		{"?day=all&user=dave", "1", "1"},
+		{"?q=far+away&day=all", "1", "1"},
+	} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/map.html"+c.query), chromedp.WaitVisible(chromedp.CSS(`#qstatus[data-loaded="all"][data-count]`))); err != nil {
+			t.Fatalf("map.html%s: %v", c.query, err)
+		}
+		got := eval(`document.getElementById('qstatus').getAttribute('data-count')+"/"+document.getElementById('qstatus').getAttribute('data-flagged')+"/"+document.getElementById('map').getAttribute('data-features')`)
+		if c.want == "" {
+			if n := eval(`String(window.osmtrackMap.count({day: "` + day440 + `", user: "dave"}))`); n != "1" {
+				t.Errorf("map.html%s: dave's changeset of that day: %s", c.query, n)
+			}
+			continue
+		}
+		if want := c.want + "/" + c.flagged + "/" + c.want; got != want {
+			t.Errorf("map.html%s: count/flagged/features %s, want %s", c.query, got, want)
+		}
+	}
+	// Through the form: the URL follows.
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/map.html"), chromedp.WaitVisible(chromedp.CSS(`#qstatus[data-loaded="all"][data-count]`)),
+		chromedp.Click(`input[name="nobots"]`, chromedp.NodeVisible), chromedp.WaitVisible(chromedp.CSS(`#qstatus[data-count="6"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if got := eval(`location.search`); got != "?nobots=1" {
+		t.Errorf("map.html URL after ticking hide bots: %q", got)
+	}
+	shot("map-filtered")
 
 	// The region page: the outline and the region's changesets on the map, flagged first in
 	// the list, a link to the queue preset to the region; linked from the index and the

@@ -36,8 +36,9 @@ type page struct {
 	Feeds []feedLink
 	Map   bool
 	Body  any
-	// Script is a page's own script (a path under the site root), after site.js.
-	Script string
+	// Scripts are a page's own scripts (paths under the site root), after site.js and before
+	// Leaflet and map.js.
+	Scripts []string
 }
 
 type feedLink struct {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"sort"
 	"strings"
@@ -33,6 +34,10 @@ type reviewItem struct {
 	Bot      bool     `json:"b,omitempty"`
 	Reviewed bool     `json:"v,omitempty"` // a reviewer commented (publish.reviewers)
 	Open     bool     `json:"o,omitempty"`
+	// For the overview map's shards (map/DAY.json): the centre of the bounding box, and
+	// whether it is in the review queue (red).
+	Point   *[2]float64 `json:"p,omitempty"`
+	Flagged bool        `json:"f,omitempty"`
 }
 
 // reviewIndex is review/index.json: the days with their shard and count, and the values the
@@ -99,6 +104,60 @@ func reviewQueue(pc *config.Publish, all []*Entry) []queued {
 }
 
 func reviewShard(day string) string { return "review/" + day + ".json" }
+
+func mapShard(day string) string { return "map/" + day + ".json" }
+
+// renderMapShards writes map/index.json and map/DAY.json: every changeset of the window with a
+// bounding box, as a point with the fields the filters read (the queue's shape). map.js loads
+// the last 24 hours' shards, or the day asked for, or all of them.
+func (p *publisher) renderMapShards(all []*Entry) error {
+	byDay := map[string][]reviewItem{}
+	idx := reviewIndex{Reasons: map[string]string{}, Days: []reviewDay{}, Labels: []string{}, Regions: []string{}}
+	labels, regions := map[string]bool{}, map[string]bool{}
+	for _, e := range all {
+		if e.BBox == nil {
+			continue
+		}
+		b := *e.BBox
+		s, in := severity(&p.pc, e)
+		if !in {
+			s = 0
+		}
+		it := reviewItem{ID: e.ID, Time: e.Time.Unix(), User: truncate(e.User, 100), UID: e.UID, Editor: truncate(e.Editor, 100),
+			Comment: truncate(e.Comment, 200), Reasons: e.ReasonCodes(), Labels: e.Labels, Regions: e.Regions,
+			Changes: e.Elements(), Severity: s, Bot: e.Bot, Open: e.Open, Reviewed: e.ReviewedBy != "",
+			Point: &[2]float64{math.Round((b[0]+b[2])/2*1e6) / 1e6, math.Round((b[1]+b[3])/2*1e6) / 1e6}, Flagged: in}
+		for _, c := range it.Reasons {
+			idx.Reasons[c] = reasonName(c)
+		}
+		for _, l := range it.Labels {
+			labels[l] = true
+		}
+		for _, g := range it.Regions {
+			regions[g] = true
+		}
+		byDay[e.Day] = append(byDay[e.Day], it)
+		idx.Total++
+	}
+	idx.Labels, idx.Regions = sortedKeys(labels), sortedKeys(regions)
+	days := sortedKeys(byDay)
+	sort.Sort(sort.Reverse(sort.StringSlice(days)))
+	for _, d := range days {
+		b, err := json.Marshal(byDay[d])
+		if err != nil {
+			return fmt.Errorf("publish: map shard %s: %w", d, err)
+		}
+		if err := p.b.write(mapShard(d), b); err != nil {
+			return err
+		}
+		idx.Days = append(idx.Days, reviewDay{Day: d, File: mapShard(d), N: len(byDay[d])})
+	}
+	b, err := json.Marshal(idx)
+	if err != nil {
+		return fmt.Errorf("publish: map index: %w", err)
+	}
+	return p.b.write("map/index.json", b)
+}
 
 // reviewView is the body of review.html.
 type reviewView struct {
@@ -210,7 +269,7 @@ func (p *publisher) renderReview(all []*Entry) error {
 			if n > 1 {
 				t += fmt.Sprintf(" (page %d)", n)
 			}
-			return p.tpl.render(w, "review", &page{Site: p.site, Root: rootFrom(rel), Title: t, Feeds: feeds, Body: v, Script: "assets/review.js"})
+			return p.tpl.render(w, "review", &page{Site: p.site, Root: rootFrom(rel), Title: t, Feeds: feeds, Body: v, Scripts: []string{"assets/filter.js", "assets/review.js"}})
 		})
 		if err != nil {
 			return err

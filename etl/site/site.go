@@ -979,13 +979,22 @@ func (p *publisher) renderOthers(ctx context.Context, center string, zoom int, b
 		md.Features = append(md.Features, mapFeature{Type: "Feature",
 			Geometry: json.RawMessage(fmt.Sprintf(`{"type":"Point","coordinates":[%.6f,%.6f]}`, (b[0]+b[2])/2, (b[1]+b[3])/2)), Properties: pr})
 	}
+	if err := p.renderMapShards(p.sortedEntries()); err != nil {
+		return err
+	}
 	body := struct {
 		Heading, Intro, Center, Bounds, Regions string
 		Zoom                                    int
+		Recent                                  int64
 		MapData                                 *mapData
 	}{"Today's edits", fmt.Sprintf("%d changesets of the last 24 hours (%d with a reason to look, red), clustered by zoom; the regions outlined.", len(md.Features), flagged),
-		center, bounds, p.regionsHref(), zoom, md}
-	if err := p.renderPage("map.html", "map", "Map", []feedLink{atomLink("All changesets", "atom.xml")}, true, body); err != nil {
+		center, bounds, p.regionsHref(), zoom, since.Unix(), md}
+	var buf bytes.Buffer
+	if err := p.tpl.render(&buf, "map", &page{Site: p.site, Root: "", Title: "Map", Feeds: []feedLink{atomLink("All changesets", "atom.xml")}, Map: true, Body: body,
+		Scripts: []string{"assets/filter.js"}}); err != nil {
+		return fmt.Errorf("publish: map.html: %w", err)
+	}
+	if err := p.b.write("map.html", buf.Bytes()); err != nil {
 		return err
 	}
 

@@ -160,5 +160,35 @@
     map.on("zoomend", redraw);
     redraw();
     el.setAttribute("data-features", String(pts.length));
+
+    // The filters of the review queue (filter.js) over map/index.json and the day shards: the
+    // embedded last 24 hours stay drawn until the shards the filter needs are loaded.
+    var form = document.getElementById("filters"), st = document.getElementById("qstatus");
+    if (!form || !st || !window.osmtrackFilters || !window.URLSearchParams || !window.fetch) return;
+    window.osmtrackMap = window.osmtrackFilters({
+      form: form, index: "map/index.json", recent: Number(el.getAttribute("data-recent")) || 0,
+      render: function (matches, info) {
+        st.hidden = false;
+        st.setAttribute("data-loaded", info.complete ? "all" : "partial");
+        if (!info.complete) { st.textContent = "Loading: " + info.loadedDays + " of " + info.days + " days…"; return; }
+        pts = [];
+        var flagged = 0;
+        matches.forEach(function (it) {
+          if (!it.p) return;
+          if (it.f) flagged++;
+          pts.push({ type: "Feature", geometry: { type: "Point", coordinates: it.p },
+            properties: { c: "cs", id: it.i, t: "by " + (it.u || "unknown user") + ": " + it.c, r: it.f } });
+        });
+        redraw();
+        el.setAttribute("data-features", String(pts.length));
+        st.textContent = pts.length + " changesets match (" + flagged + " with a reason to look, red).";
+        st.setAttribute("data-count", String(pts.length));
+        st.setAttribute("data-flagged", String(flagged));
+      },
+      failed: function (err) {
+        st.hidden = false;
+        st.textContent = "The filters are unavailable (" + err.message + "); the map shows the last 24 hours.";
+      }
+    });
   }
 })();
