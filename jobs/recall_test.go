@@ -229,12 +229,15 @@ regions:
 fetch:
   start: "%[3]s"
   max_diffs: 100000
+  max_duration: 1h
 changesets:
   start: "%[3]s"
   max_files: 100000
+  max_duration: 1h
 filter:
   metadata_wait: 1m
   batch_size: 500
+  max_duration: 1h
 analyse:
   batch_size: 100
   api_requests_per_second: 1000
@@ -261,6 +264,15 @@ analyse:
 	step("fetch", "--changesets")
 	atFetch := srvSim.Requests()
 	step("fetch")
+	// One run each must reach the head (max_duration above): a run cut by the wall clock
+	// would leave the rest of the day unfetched and measure the machine's load, not recall.
+	var ptr int64
+	if err := db.Pool.QueryRow(ctx, `SELECT seq FROM replication_state WHERE name = 'minute'`).Scan(&ptr); err != nil {
+		t.Fatal(err)
+	}
+	if uint64(ptr) != srvSim.Head() {
+		t.Fatalf("fetch stopped at %d, before the head %d", ptr, srvSim.Head())
+	}
 	before := srvSim.Requests()
 	fetchReq := sim.Requests{Elements: before.Elements - atFetch.Elements}
 	for range 10 {
@@ -293,7 +305,7 @@ analyse:
 	var analysed int
 	db.Pool.QueryRow(ctx, `SELECT count(*) FROM analyses`).Scan(&analysed)
 	if os.Getenv("RECALL_DEBUG") != "" {
-		rows, _ := db.Pool.Query(ctx, `SELECT c.id, c.state, coalesce(c.state_reason, ''), c.tags->>'comment',
+		rows, _ := db.Pool.Query(ctx, `SELECT c.id, c.state, coalesce(c.state_reason, '') || ' meta_seq=' || coalesce(c.meta_seq::text, '-') || ' bbox=' || coalesce(ST_AsText(c.bbox), '-') || ' created=' || coalesce(c.created_at::text, '-') || ' closed=' || coalesce(c.closed_at::text, '-'), c.tags->>'comment',
 			(SELECT string_agg(e.type || e.id || 'v' || e.version || ' ' || coalesce(e.action, '') || ' ' || coalesce(ST_AsText(e.geom), '-') || ' ' || coalesce(array_length(e.nodes, 1), 0), '; ') FROM elements e WHERE e.changeset = c.id)
 			FROM changesets c WHERE ($1 = '' AND c.state NOT IN ('filtered', 'analysed', 'done', 'failed') AND c.tracked) OR c.id::text = ANY(string_to_array($1, ',')) ORDER BY c.id LIMIT 40`, os.Getenv("RECALL_CS"))
 		for rows.Next() {

@@ -15,11 +15,13 @@ import (
 	"github.com/osmtrack/osmtrack/etl/osmchange"
 )
 
-// ElementAPI fetches the current version of elements with the OSM API's multi-fetch calls
-// (nodes?nodes=…, ways?ways=…, relations?relations=…), batched within the client's URL length
-// and rate limit; *osmapi.Client is one. Elements the API does not have come back in missing.
+// ElementAPI fetches the current version of elements (Current) or exact versions (Versions)
+// with the OSM API's multi-fetch calls (nodes?nodes=…, nodes?nodes=7v2,…, ways?ways=…,
+// relations?relations=…), batched within the client's URL length and rate limit;
+// *osmapi.Client is one. Elements the API does not have come back in missing.
 type ElementAPI interface {
 	Current(ctx context.Context, ids []osm.FeatureID) (osm.Objects, []osm.FeatureID, error)
+	Versions(ctx context.Context, ids []osm.ObjectID) (osm.Objects, []osm.ObjectID, error)
 }
 
 // DefaultMaxFill bounds the elements one diff asks the API for (Fetcher.MaxFill): about 8
@@ -228,6 +230,35 @@ func (mt *matcher) fill(ctx context.Context, tx pgx.Tx, st elements.PG) (int, er
 		}
 		mt.take(objs)
 	}
+	// Round 3: nodes deleted since the edit. The API answers with the current version, and a
+	// fetch behind the present (a backfill, a catch-up after an outage) asks about edits made
+	// before later changesets deleted the nodes: the current answer has no location, the
+	// version before the deletion has the one the node had (at the latest) when it was deleted.
+	if gone := mt.gone; len(gone) > 0 {
+		mt.gone = nil
+		vids := make([]osm.ObjectID, 0, len(gone))
+		for _, g := range gone {
+			vids = append(vids, osm.NodeID(g.id).ObjectID(g.version-1))
+		}
+		if asked+len(vids) > max {
+			mt.f.log().Warn("API fill: too many elements for one diff, the rest stays unlocated", "asked", asked, "more", len(vids), "max", max)
+			vids = vids[:max-asked]
+		}
+		if len(vids) > 0 {
+			asked += len(vids)
+			objs, _, err := mt.f.API.Versions(ctx, vids)
+			if err != nil {
+				return asked, fmt.Errorf("API fill: %d versions of deleted nodes: %w", len(vids), err)
+			}
+			for _, o := range objs {
+				if e, ok := elements.FromObject(o, 0); ok {
+					answers = append(answers, e)
+				}
+			}
+			mt.take(objs)
+			mt.gone = nil // a version before a deletion that is itself a deletion stays unlocated
+		}
+	}
 	// In key order: two fetches (live and backfill) storing the same answers wait for each
 	// other instead of deadlocking.
 	elements.Sort(answers)
@@ -247,6 +278,8 @@ func (mt *matcher) take(objs osm.Objects) {
 			if v.Visible {
 				mt.pos[int64(v.ID)] = orb.Point{v.Lon, v.Lat}
 				mt.setCheck(int64(v.ID))
+			} else if v.Version > 1 {
+				mt.gone = append(mt.gone, goneNode{int64(v.ID), int(v.Version)})
 			}
 		case *osm.Way:
 			ns := make([]int64, len(v.Nodes))
@@ -256,6 +289,12 @@ func (mt *matcher) take(objs osm.Objects) {
 			mt.wayNodes[int64(v.ID)] = ns
 		}
 	}
+}
+
+// goneNode is a node the API answered for as deleted, with the version that deleted it.
+type goneNode struct {
+	id      int64
+	version int
 }
 
 // touch is whether a changeset could touch a region.

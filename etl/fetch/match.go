@@ -264,6 +264,8 @@ type matcher struct {
 	wayNodes map[int64][]int64
 	diffWays map[int64][]int64 // ways of the diff: their nodes (built on first use)
 	kept     map[elemKey]bool
+	// nodes the API answered for as deleted, not yet asked for their version before that
+	gone []goneNode
 }
 
 // addStored takes node positions read from the store.
