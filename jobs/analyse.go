@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/osmtrack/osmtrack/etl/analysis"
@@ -20,10 +19,7 @@ func init() {
 	register(&command{name: "analyse-file", summary: "analyse one changeset from files (no database; no network unless --api)", run: runAnalyseFile})
 }
 
-// analyseOut is where analyse-file writes (tests replace it).
-var analyseOut io.Writer = os.Stdout
-
-func runAnalyse(ctx context.Context, args []string) error {
+func runAnalyse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("analyse", "osmtrack analyse [--config FILE] [--limit N] [--no-api]")
 	configPath := f.String("config", "", "configuration file")
 	limit := f.Int("limit", 0, "analyse at most this many changesets (0: until none is left or analyse.max_duration)")
@@ -77,7 +73,7 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-func runAnalyseFile(ctx context.Context, args []string) error {
+func runAnalyseFile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("analyse-file", "osmtrack analyse-file --meta META.xml --osc DOWNLOAD.osc [--history FILE.osm …] [--api URL] [--config FILE] [--format json|text]")
 	meta := f.String("meta", "", "changeset metadata as /api/0.6/changeset/ID serves it")
 	osc := f.String("osc", "", "changeset download as /api/0.6/changeset/ID/download serves it")
@@ -93,7 +89,7 @@ func runAnalyseFile(ctx context.Context, args []string) error {
 		return err
 	}
 	if *meta == "" || *osc == "" {
-		f.printUsage(os.Stderr)
+		f.printUsage(stderr)
 		return usagef("analyse-file: --meta and --osc are required")
 	}
 	if *format != "json" && *format != "text" {
@@ -136,9 +132,9 @@ func runAnalyseFile(ctx context.Context, args []string) error {
 		return fmt.Errorf("analyse-file: changeset %d: %w", m.ID, err)
 	}
 	if *format == "text" {
-		return analysis.WriteText(analyseOut, doc)
+		return analysis.WriteText(stdout, doc)
 	}
-	enc := json.NewEncoder(analyseOut)
+	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(doc)

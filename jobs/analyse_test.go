@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -16,10 +15,7 @@ import (
 const csdir = "../testdata/osm/changesets"
 
 func TestAnalyseFile(t *testing.T) {
-	var out bytes.Buffer
-	analyseOut = &out
-	defer func() { analyseOut = os.Stdout }()
-	code, msg := runCLI(t, "analyse-file", "--meta", filepath.Join(csdir, "154042452.xml"), "--osc", filepath.Join(csdir, "154042452.osc"))
+	code, out, msg := runIO(t, "analyse-file", "--meta", filepath.Join(csdir, "154042452.xml"), "--osc", filepath.Join(csdir, "154042452.osc"))
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, msg)
 	}
@@ -28,16 +24,15 @@ func TestAnalyseFile(t *testing.T) {
 		Reasons  []struct{ Code string }
 		Complete bool
 	}
-	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatal(err)
 	}
 	if doc.Counts.Total != 1596 || len(doc.Reasons) != 1 || doc.Reasons[0].Code != "possible_import" || doc.Complete {
 		t.Errorf("doc %+v", doc)
 	}
-	out.Reset()
-	code, msg = runCLI(t, "analyse-file", "--format", "text", "--meta", filepath.Join(csdir, "154244909.xml"), "--osc", filepath.Join(csdir, "154244909.osc"))
-	if code != exitOK || !strings.Contains(out.String(), "warning:almost_junction") || !strings.Contains(out.String(), "complete: no") {
-		t.Errorf("text: exit %d %s\n%s", code, msg, out.String())
+	code, out, msg = runIO(t, "analyse-file", "--format", "text", "--meta", filepath.Join(csdir, "154244909.xml"), "--osc", filepath.Join(csdir, "154244909.osc"))
+	if code != exitOK || !strings.Contains(out, "warning:almost_junction") || !strings.Contains(out, "complete: no") {
+		t.Errorf("text: exit %d %s\n%s", code, msg, out)
 	}
 }
 

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
+	"io"
 	"strings"
 
 	"github.com/osmtrack/osmtrack/etl/config"
@@ -54,7 +54,7 @@ func (fl influxFlags) options(cfg *config.Config, defaultDB bool) (ops.InfluxOpt
 	return o, nil
 }
 
-func runBackup(ctx context.Context, args []string) error {
+func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		f := newFlags("backup", backupUsage)
 		if err := f.parse(args); err != nil {
@@ -111,7 +111,7 @@ func runBackup(ctx context.Context, args []string) error {
 		}
 		if m != nil {
 			r.Items = len(m.Files)
-			fmt.Fprintln(os.Stdout, path)
+			fmt.Fprintln(stdout, path)
 		}
 		return err
 	})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -22,7 +23,7 @@ const checkUsage = "osmtrack check CHANGESET_ID [--format text|json] [--api URL]
 // runCheck is the quick look at one changeset: metadata and download from the OSM API,
 // before-states from the element store when a database is configured (read only) and from the
 // API otherwise, at the configured request rate (analyse.api_requests_per_second).
-func runCheck(ctx context.Context, args []string) error {
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("check", checkUsage)
 	configPath := f.String("config", "", "configuration file")
 	format := f.String("format", "text", "text or json (the analysis document, docs/analysis.md)")
@@ -86,12 +87,12 @@ func runCheck(ctx context.Context, args []string) error {
 		return fmt.Errorf("check: changeset %d: %w", id, err)
 	}
 	if *format == "json" {
-		enc := json.NewEncoder(analyseOut)
+		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
 		return enc.Encode(doc)
 	}
-	if err := analysis.WriteText(analyseOut, doc); err != nil {
+	if err := analysis.WriteText(stdout, doc); err != nil {
 		return err
 	}
 	from := "the OSM API"
@@ -99,7 +100,7 @@ func runCheck(ctx context.Context, args []string) error {
 		from = "the element store, then the OSM API"
 	}
 	requests, _, _ := client.Stats()
-	_, err = fmt.Fprintf(analyseOut, "\nbefore-states from %s: %d from the store, %d from the API, %d missing; %d API requests\n",
+	_, err = fmt.Fprintf(stdout, "\nbefore-states from %s: %d from the store, %d from the API, %d missing; %d API requests\n",
 		from, st.FromStore, st.FromAPI, st.Missing, requests)
 	return err
 }

@@ -75,11 +75,8 @@ func TestCheckChangesetFromTheAPI(t *testing.T) {
 	os.WriteFile(cfg, []byte("analyse:\n  api_requests_per_second: 1000\n"), 0o644)
 	check := func(t *testing.T, args ...string) (string, int) {
 		t.Helper()
-		var out bytes.Buffer
-		analyseOut = &out
-		defer func() { analyseOut = os.Stdout }()
-		code, msg := runCLI(t, append([]string{"check"}, args...)...)
-		return out.String() + msg, code
+		code, out, msg := runIO(t, append([]string{"check"}, args...)...)
+		return out + msg, code
 	}
 	idArg := strconv.FormatInt(id, 10)
 

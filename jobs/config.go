@@ -3,14 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
+	"io"
 )
 
 func init() {
 	register(&command{name: "config", summary: "check a configuration file (config check)", run: runConfig})
 }
 
-func runConfig(ctx context.Context, args []string) error {
+func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "check" && args[0] != "-h" && args[0] != "--help") {
 		return usagef("usage: osmtrack config check [--config FILE]")
 	}
@@ -37,10 +37,10 @@ func runConfig(ctx context.Context, args []string) error {
 		name = "(defaults)"
 	}
 	if len(cfg.Regions) == 0 {
-		fmt.Fprintf(os.Stderr, "%s: warning: no regions configured, so osmtrack tracks the whole planet: "+
+		fmt.Fprintf(stderr, "%s: warning: no regions configured, so osmtrack tracks the whole planet: "+
 			"about 0.3–0.5 s per minutely diff and 5 GB of element store a day (150 GB at the default 30-day fetch.retention); "+
 			"name a region file under regions (e.g. examples/regions/hamburg.poly; docs/fetch.md)\n", name)
 	}
-	fmt.Fprintf(os.Stdout, "%s: ok\n", name)
+	fmt.Fprintf(stdout, "%s: ok\n", name)
 	return nil
 }

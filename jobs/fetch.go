@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/osmtrack/osmtrack/etl/config"
@@ -28,7 +29,7 @@ A backfill keeps its own pointer (default backfill-FROM-TO) and never moves the 
 --reset-to moves an existing pointer to SEQ (with SEQ's state time), e.g. after it accepted a
 time in the future; without --confirm-reset it only says what it would do (docs/operations.md).`
 
-func runFetch(ctx context.Context, args []string) error {
+func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("fetch", fetchUsage)
 	configPath := f.String("config", "", "configuration file")
 	changesets := f.Bool("changesets", false, "read the changeset replication feed (metadata) instead of minutely diffs")
@@ -158,7 +159,7 @@ func runFetch(ctx context.Context, args []string) error {
 	}
 	o.Pointer = *pointerName
 	if *resetTo > 0 {
-		return resetPointer(ctx, a, fe, job, lockPrefix+o.Pointer, o.Pointer, *resetTo, *confirmReset)
+		return resetPointer(ctx, stdout, a, fe, job, lockPrefix+o.Pointer, o.Pointer, *resetTo, *confirmReset)
 	}
 
 	return step.Do(ctx, a.db, a.metrics, a.log, job, step.Options{Lock: lockPrefix + o.Pointer}, func(ctx context.Context, r *step.Run) error {
@@ -189,7 +190,7 @@ func fetchLimits(c config.OSM) fetch.Limits {
 }
 
 // resetPointer is fetch --reset-to: under the pointer's lock, so that no run moves it meanwhile.
-func resetPointer(ctx context.Context, a *app, fe *fetch.Fetcher, job, lock, name string, seq uint64, confirmed bool) error {
+func resetPointer(ctx context.Context, stdout io.Writer, a *app, fe *fetch.Fetcher, job, lock, name string, seq uint64, confirmed bool) error {
 	if !confirmed {
 		var cur int64
 		var ts *time.Time
@@ -205,7 +206,7 @@ func resetPointer(ctx context.Context, a *app, fe *fetch.Fetcher, job, lock, nam
 			return fmt.Errorf("fetch: --reset-to: %w", err)
 		}
 		r.Log.Warn("pointer reset", "pointer", name, "from_seq", oldSeq, "from_time", fmtTime(oldTS), "to_seq", seq, "to_time", fmtTime(newTS))
-		fmt.Printf("pointer %s moved from %d (%s) to %d (%s)\n", name, oldSeq, fmtTime(oldTS), seq, fmtTime(newTS))
+		fmt.Fprintf(stdout, "pointer %s moved from %d (%s) to %d (%s)\n", name, oldSeq, fmtTime(oldTS), seq, fmtTime(newTS))
 		r.Items = 1
 		return nil
 	})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -29,7 +30,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time, a date or a duration such as 24h or 7d", s)
 }
 
-func runFilter(ctx context.Context, args []string) error {
+func runFilter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("filter", "osmtrack filter [--config FILE] [--refilter --since T] [--batch-size N]")
 	configPath := f.String("config", "", "configuration file")
 	refilter := f.Bool("refilter", false, "re-run the rules on changesets already filtered (with --since)")

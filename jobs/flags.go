@@ -44,12 +44,13 @@ var configEnv = map[string]bool{
 	config.EnvInfluxToken: true, config.EnvInfluxBucket: true, config.EnvInfluxOrg: true,
 }
 
-// parse parses args; it returns errHelp after printing usage for -h/--help.
+// parse parses args; for -h/--help it returns a *helpError (errHelp) holding the usage, which main prints on stdout.
 func (f *flags) parse(args []string) error {
 	if err := f.FlagSet.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			f.printUsage(os.Stdout)
-			return errHelp
+			var b strings.Builder
+			f.printUsage(&b)
+			return &helpError{usage: b.String()}
 		}
 		return f.explain(err)
 	}

@@ -28,7 +28,7 @@ const (
 type command struct {
 	name    string
 	summary string
-	run     func(ctx context.Context, args []string) error
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error // the command writes only to stdout and stderr
 }
 
 var commands = map[string]*command{}
@@ -44,6 +44,12 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 
 // errHelp is returned when -h/--help was asked for: exit 0.
 var errHelp = errors.New("help requested")
+
+// helpError is errHelp with the usage to print on stdout.
+type helpError struct{ usage string }
+
+func (e *helpError) Error() string        { return errHelp.Error() }
+func (e *helpError) Is(target error) bool { return target == errHelp }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -62,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help", "-help":
 		if len(args) > 1 {
 			if c, ok := commands[args[1]]; ok {
-				return exitCode(c.run(ctx, []string{"--help"}), stderr)
+				return exitCode(c.run(ctx, []string{"--help"}, stdout, stderr), stdout, stderr)
 			}
 		}
 		printUsage(stdout)
@@ -83,12 +89,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	return exitCode(c.run(ctx, args[1:]), stderr)
+	return exitCode(c.run(ctx, args[1:], stdout, stderr), stdout, stderr)
 }
 
-func exitCode(err error, stderr io.Writer) int {
+func exitCode(err error, stdout, stderr io.Writer) int {
 	var ue *usageError
 	var ce *config.Error
+	var he *helpError
+	if errors.As(err, &he) {
+		fmt.Fprint(stdout, he.usage)
+	}
 	switch {
 	case err == nil, errors.Is(err, errHelp), errors.Is(err, step.ErrLocked):
 		return exitOK

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +27,14 @@ func runCLI(t *testing.T, args ...string) (int, string) {
 	return code, out.String() + errb.String()
 }
 
+// runIO runs the command line and returns its exit code, stdout and stderr.
+func runIO(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
 func TestExitCodes(t *testing.T) {
 	cases := []struct {
 		args []string
@@ -50,28 +57,11 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
-// captureStdout runs f with os.Stdout redirected and returns what it printed.
-func captureStdout(t *testing.T, f func()) string {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := os.Stdout
-	os.Stdout = w
-	done := make(chan string)
-	go func() { b, _ := io.ReadAll(r); done <- string(b) }()
-	f()
-	w.Close()
-	os.Stdout = old
-	return <-done
-}
-
 func TestEveryCommandHasHelp(t *testing.T) {
 	for name := range commands {
 		var code int
 		var out string
-		printed := captureStdout(t, func() { code, out = runCLI(t, name, "--help") })
+		code, printed, out := runIO(t, name, "--help")
 		if code != exitOK || !strings.Contains(printed+out, "usage:") {
 			t.Errorf("osmtrack %s --help: exit %d\n%s%s", name, code, printed, out)
 		}
@@ -195,10 +185,7 @@ func TestConfigCheckWarnsWithoutRegion(t *testing.T) {
 	t.Setenv("OSMTRACK_CONFIG", "")
 	var code int
 	var out string
-	printed := captureStdout(t, func() {
-		stderr := captureStderr(t, func() { code, out = runCLI(t, "config", "check") })
-		out += stderr
-	})
+	code, printed, out := runIO(t, "config", "check")
 	if code != exitOK || !strings.Contains(printed, "ok") {
 		t.Fatalf("config check without a file: exit %d, stdout %q", code, printed)
 	}
@@ -208,28 +195,8 @@ func TestConfigCheckWarnsWithoutRegion(t *testing.T) {
 		}
 	}
 	// The example configuration names the region file shipped in examples/regions.
-	printed = captureStdout(t, func() {
-		stderr := captureStderr(t, func() { code, out = runCLI(t, "config", "check", "--config", "../examples/config.yaml") })
-		out += stderr
-	})
+	code, printed, out = runIO(t, "config", "check", "--config", "../examples/config.yaml")
 	if code != exitOK || strings.Contains(out, "warning") {
 		t.Fatalf("examples/config.yaml: exit %d, %q %q", code, printed, out)
 	}
-}
-
-// captureStderr runs f with os.Stderr redirected and returns what it printed.
-func captureStderr(t *testing.T, f func()) string {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := os.Stderr
-	os.Stderr = w
-	done := make(chan string)
-	go func() { b, _ := io.ReadAll(r); done <- string(b) }()
-	f()
-	w.Close()
-	os.Stderr = old
-	return <-done
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/osmtrack/osmtrack/etl/step"
@@ -15,7 +16,7 @@ func init() {
 // runMigrate applies the migrations. It does not go through step.Do: on a fresh database
 // job_runs does not exist until the migrations made it. store.Migrate holds its own advisory
 // lock, so concurrent runs wait for each other and the second finds nothing to do.
-func runMigrate(ctx context.Context, args []string) error {
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("migrate", "osmtrack migrate [--config FILE] [--read-only-role ROLE]")
 	configPath := f.String("config", "", "configuration file")
 	role := f.String("read-only-role", "", "role to grant SELECT on every table (default: database.read_only_role)")

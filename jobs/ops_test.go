@@ -30,12 +30,7 @@ func sqlExec(t *testing.T, db *dbtest.DB, q string, args ...any) {
 
 func statusCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out bytes.Buffer
-	old := statusOut
-	statusOut = &out
-	defer func() { statusOut = old }()
-	code, msg := runCLI(t, append([]string{"status", "--no-head"}, args...)...)
-	return code, out.String(), msg
+	return runIO(t, append([]string{"status", "--no-head"}, args...)...)
 }
 
 func TestStatusCommand(t *testing.T) {

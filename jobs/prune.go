@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 
 	"github.com/osmtrack/osmtrack/etl/ops"
 	"github.com/osmtrack/osmtrack/etl/step"
@@ -11,7 +12,7 @@ func init() {
 	register(&command{name: "prune", summary: "delete rows past their retention, in small batches", run: runPrune})
 }
 
-func runPrune(ctx context.Context, args []string) error {
+func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("prune", `osmtrack prune [--config FILE]
 
 Removes changesets (with their analyses and labels) older than prune.changesets, element

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -17,7 +17,7 @@ func init() {
 	register(&command{name: "publish", summary: "render the static site (read-only role) and swap it in atomically", run: runPublish})
 }
 
-func runPublish(ctx context.Context, args []string) error {
+func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("publish", "osmtrack publish [--config FILE] [--out DIR] [--full] [--no-head]")
 	configPath := f.String("config", "", "configuration file")
 	out := f.String("out", "", "output folder; the site is DIR/current (default: publish.out)")
@@ -64,7 +64,7 @@ func runPublish(ctx context.Context, args []string) error {
 			kind = "full"
 		}
 		// One line on stdout for people and scripts (the demo prints it): how much was written.
-		fmt.Fprintf(os.Stdout, "published %s (%s): %d changesets on the site, %d files written (%d changeset pages rendered), %d unchanged files linked\n",
+		fmt.Fprintf(stdout, "published %s (%s): %d changesets on the site, %d files written (%d changeset pages rendered), %d unchanged files linked\n",
 			filepath.Join(*out, "current"), kind, res.Changesets, res.Written, res.Rendered, res.Linked)
 		r.Log.Info("site published", "dir", *out+"/current", "build", res.Build, "full", res.Full, "changesets", res.Changesets,
 			"rendered", res.Rendered, "removed", res.Removed, "written", res.Written, "linked", res.Linked)

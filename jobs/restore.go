@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +26,7 @@ newest complete one is restored). The files are checked against the manifest fir
 holding osmtrack data is refused (exit 2) unless --force, which only the command line
 gives (never the environment). Suspend the CronJobs first.`
 
-func runRestore(ctx context.Context, args []string) error {
+func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		f := newFlags("restore", restoreUsage)
 		if err := f.parse(args); err != nil {
@@ -85,11 +86,11 @@ func runRestore(ctx context.Context, args []string) error {
 		applied, rerr = ops.RestorePostGIS(ctx, path, ops.PostGISOptions{URL: cfg.Database.URL, PGBin: *pgBin, Log: log, Force: *force,
 			ReadOnlyRole: cfg.Database.ReadOnlyRole})
 		if rerr == nil {
-			fmt.Fprintf(os.Stdout, "restored %s (schema now %d", path, store.LatestVersion())
+			fmt.Fprintf(stdout, "restored %s (schema now %d", path, store.LatestVersion())
 			if len(applied) > 0 {
-				fmt.Fprintf(os.Stdout, ", migrated: %s", strings.Join(applied, ", "))
+				fmt.Fprintf(stdout, ", migrated: %s", strings.Join(applied, ", "))
 			}
-			fmt.Fprintln(os.Stdout, ")")
+			fmt.Fprintln(stdout, ")")
 		}
 	case "influxdb":
 		o, err := ifl.options(cfg, false)
@@ -98,7 +99,7 @@ func runRestore(ctx context.Context, args []string) error {
 		}
 		o.Log, o.Force = log, *force
 		if rerr = ops.RestoreInflux(ctx, path, o); rerr == nil {
-			fmt.Fprintf(os.Stdout, "restored %s\n", path)
+			fmt.Fprintf(stdout, "restored %s\n", path)
 		}
 	}
 	var re *ops.RefusedError

@@ -75,17 +75,17 @@ func (l *listFlag) Set(v string) error {
 
 const rulesUsage = "osmtrack rules test --rules FILE --changesets FILE.osm[.gz] [--osc FILE.osc[.gz] ...] [--format text|json] [--config FILE]\n       osmtrack rules check [--config FILE] [FILE]"
 
-func runRules(ctx context.Context, args []string) error {
+func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usagef("usage: %s", rulesUsage)
 	}
 	switch args[0] {
 	case "test":
-		return runRulesTest(args[1:], os.Stdout)
+		return runRulesTest(args[1:], stdout)
 	case "check":
-		return runRulesCheck(args[1:], os.Stdout)
+		return runRulesCheck(args[1:], stdout)
 	case "-h", "--help", "-help":
-		fmt.Fprintf(os.Stdout, "usage: %s\n", rulesUsage)
+		fmt.Fprintf(stdout, "usage: %s\n", rulesUsage)
 		return errHelp
 	}
 	return usagef("rules: unknown subcommand %q\nusage: %s", args[0], rulesUsage)

@@ -38,9 +38,7 @@ labels:
 `)
 	var code int
 	var errOut string
-	printed := captureStdout(t, func() {
-		code, errOut = runCLI(t, "rules", "test", "--rules", rulesFile, "--osc", filepath.Join(testOSM, "minutely/241.osc"), "--format", "json")
-	})
+	code, printed, errOut := runIO(t, "rules", "test", "--rules", rulesFile, "--osc", filepath.Join(testOSM, "minutely/241.osc"), "--format", "json")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -85,13 +83,13 @@ func TestRulesTestTextAndErrors(t *testing.T) {
 	bad := writeFile(t, dir, "bad.yaml", "labels:\n  - label: x\n    editor: '(('\n")
 	cs := filepath.Join(testOSM, "changeset-replication/245.osm.gz")
 	var code int
-	printed := captureStdout(t, func() { code, _ = runCLI(t, "rules", "test", "--rules", good, "--changesets", cs) })
+	code, printed, _ := runIO(t, "rules", "test", "--rules", good, "--changesets", cs)
 	if code != exitOK || !strings.Contains(printed, "changeset 31982803 by GarrettB: analyse") ||
 		!strings.Contains(printed, `potlatch [good.yaml:2] editor regex "potlatch": editor (created_by) "Potlatch 2" matches /potlatch/`) ||
 		!strings.Contains(printed, "25 changesets: 2 to analyse, 23 dropped") {
 		t.Errorf("exit %d\n%s", code, printed)
 	}
-	printed = captureStdout(t, func() { code, _ = runCLI(t, "rules", "check", good) })
+	code, printed, _ = runIO(t, "rules", "check", good)
 	if code != exitOK || !strings.Contains(printed, "good.yaml: ok: 1 rules") {
 		t.Errorf("check good: exit %d %s", code, printed)
 	}
@@ -109,7 +107,7 @@ func TestRulesTestTextAndErrors(t *testing.T) {
 		{[]string{"rules"}, exitUsage, "usage"},
 	} {
 		var out string
-		captureStdout(t, func() { code, out = runCLI(t, tc.args...) })
+		code, out = runCLI(t, tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.want) {
 			t.Errorf("osmtrack %v: exit %d, want %d with %q; got %q", tc.args, code, tc.code, tc.want, out)
 		}
@@ -136,7 +134,7 @@ func TestConfigCheckLoadsRegionsAndRules(t *testing.T) {
 	} {
 		var code int
 		var out string
-		printed := captureStdout(t, func() { code, out = runCLI(t, "config", "check", "--config", tc.path) })
+		code, printed, out := runIO(t, "config", "check", "--config", tc.path)
 		if code != tc.code || !strings.Contains(printed+out, tc.want) {
 			t.Errorf("config check %s: exit %d, want %d with %q; got %q", filepath.Base(tc.path), code, tc.code, tc.want, printed+out)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"runtime/debug"
 	"time"
@@ -27,7 +28,7 @@ nothing. --set-pointer also creates the minute and changeset pointers at the ext
 osmosis_replication_timestamp (an error if it has none or a pointer exists); without it no
 pointer is touched. Run it before the first fetch.`
 
-func runSeed(ctx context.Context, args []string) error {
+func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("seed", seedUsage)
 	configPath := f.String("config", "", "configuration file")
 	extract := f.String("extract", "", "the extract: a file or an http(s) URL (.osm.pbf, .osm, .osm.gz, .osm.bz2)")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,7 +18,7 @@ func init() {
 	register(&command{name: "serve-site", summary: "serve a published site folder over HTTP (demo and local review)", run: runServeSite})
 }
 
-func runServeSite(ctx context.Context, args []string) error {
+func runServeSite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("serve-site", "osmtrack serve-site --dir DIR [--addr 127.0.0.1:8080]")
 	dir := f.String("dir", "", "the site: a publish output folder (its current build is served) or any folder")
 	addr := f.String("addr", "127.0.0.1:8080", "listen address")
@@ -44,7 +45,7 @@ func runServeSite(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve-site: %w", err)
 	}
 	srv := &http.Server{Handler: site.Handler(root), ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(os.Stderr, "serving %s at http://%s/\n", root, ln.Addr())
+	fmt.Fprintf(stderr, "serving %s at http://%s/\n", root, ln.Addr())
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

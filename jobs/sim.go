@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,25 +20,25 @@ func init() {
 
 const simUsage = "osmtrack sim generate|serve|stats [flags]  (osmtrack sim SUBCOMMAND --help)"
 
-func runSim(ctx context.Context, args []string) error {
+func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usagef("sim: %s", simUsage)
 	}
 	switch args[0] {
 	case "generate":
-		return runSimGenerate(ctx, args[1:])
+		return runSimGenerate(ctx, args[1:], stdout, stderr)
 	case "serve":
-		return runSimServe(ctx, args[1:])
+		return runSimServe(ctx, args[1:], stdout, stderr)
 	case "stats":
-		return runSimStats(ctx, args[1:])
+		return runSimStats(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "-help", "help":
-		fmt.Println("usage: " + simUsage)
+		fmt.Fprintln(stdout, "usage: "+simUsage)
 		return errHelp
 	}
 	return usagef("sim: unknown subcommand %q: %s", args[0], simUsage)
 }
 
-func runSimGenerate(ctx context.Context, args []string) error {
+func runSimGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("sim generate", "osmtrack sim generate --out DIR [--profile region|planet] [--minutes N] [--seed S] [--start-seq N] [--start-time RFC3339] [--base FILE.osm.pbf]")
 	profile := f.String("profile", "region", "region (a city, a few changesets a minute) or planet (the planet's volume around the region)")
 	minutes := f.Int("minutes", 60, "minutes of replication to generate")
@@ -81,7 +82,7 @@ func runSimGenerate(ctx context.Context, args []string) error {
 	return nil
 }
 
-func runSimServe(ctx context.Context, args []string) error {
+func runSimServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("sim serve", "osmtrack sim serve --dir DIR [--addr 127.0.0.1:8088] [--faults SPEC] [--live --tick 60s [--from SEQ]]")
 	dir := f.String("dir", "", "generated directory (required)")
 	addr := f.String("addr", "127.0.0.1:8088", "listen address")
@@ -131,7 +132,7 @@ func runSimServe(ctx context.Context, args []string) error {
 	return nil
 }
 
-func runSimStats(ctx context.Context, args []string) error {
+func runSimStats(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("sim stats", "osmtrack sim stats DIR")
 	if err := f.parse(args); err != nil {
 		return err
@@ -143,5 +144,5 @@ func runSimStats(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return st.Write(os.Stdout)
+	return st.Write(stdout)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,10 +17,7 @@ func init() {
 	register(&command{name: "status", summary: "report lag, gaps, changesets per state and each step's last run", run: runStatus})
 }
 
-// statusOut is where status writes its report (tests replace it).
-var statusOut io.Writer = os.Stdout
-
-func runStatus(ctx context.Context, args []string) error {
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("status", "osmtrack status [--config FILE] [--format text|json] [--strict] [--no-head]")
 	configPath := f.String("config", "", "configuration file")
 	format := f.String("format", "text", "text or json")
@@ -78,12 +74,12 @@ func runStatus(ctx context.Context, args []string) error {
 		return fmt.Errorf("status: %w", err)
 	}
 	if *format == "json" {
-		enc := json.NewEncoder(statusOut)
+		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
 			return err
 		}
-	} else if err := ops.WriteText(statusOut, rep); err != nil {
+	} else if err := ops.WriteText(stdout, rep); err != nil {
 		return err
 	}
 	for _, w := range rep.Warnings {

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
+	"io"
 	"runtime/debug"
 
 	"github.com/osmtrack/osmtrack/etl/store"
@@ -16,7 +16,7 @@ func init() {
 	register(&command{name: "version", summary: "print the version and the schema version", run: runVersion})
 }
 
-func runVersion(ctx context.Context, args []string) error {
+func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("version", "osmtrack version")
 	if err := f.parse(args); err != nil {
 		return err
@@ -32,6 +32,6 @@ func runVersion(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	fmt.Fprintf(os.Stdout, "osmtrack %s%s schema %d\n", version, rev, store.LatestVersion())
+	fmt.Fprintf(stdout, "osmtrack %s%s schema %d\n", version, rev, store.LatestVersion())
 	return nil
 }
