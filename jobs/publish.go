@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
-	"time"
 
 	"github.com/osmtrack/osmtrack/etl/ops"
 	"github.com/osmtrack/osmtrack/etl/site"
@@ -72,29 +71,13 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	})
 }
 
-// publishStatus builds the status page's report with ops.Status. Publish's own runs are not
-// in job_runs (its role cannot write), so the page does not check its interval: the page
-// itself shows when it was published.
+// publishStatus builds the status page's report with ops.Status, with status's options.
+// Publish's own runs are not in job_runs (its role cannot write), so the page does not check
+// its interval: the page itself shows when it was published.
 func publishStatus(a *app, noHead bool) func(ctx context.Context) (*ops.StatusReport, error) {
-	cfg := a.cfg
 	return func(ctx context.Context) (*ops.StatusReport, error) {
-		intervals := map[string]time.Duration{}
-		for k, v := range cfg.StatusIntervals() {
-			intervals[k] = v.D()
-		}
-		intervals["publish"] = 0
-		opts := ops.StatusOptions{
-			InfluxURL:         cfg.Metrics.URL,
-			MaxLag:            cfg.Status.MaxLag.D(),
-			LivePointers:      []string{cfg.Fetch.Pointer, cfg.Changeset.Pointer},
-			RequiredPointers:  []string{cfg.Fetch.Pointer},
-			ExpectedIntervals: intervals,
-			FailedLimit:       cfg.Status.FailedLimit,
-		}
-		if !noHead {
-			client := &http.Client{Timeout: 10 * time.Second}
-			opts.Heads = map[string]ops.HeadFunc{"minute": ops.StateTxtHead(client, cfg.OSM.ReplicationURL, osmUserAgent(cfg))}
-		}
+		opts := statusOptions(a.cfg, a.log, noHead)
+		opts.ExpectedIntervals["publish"] = 0
 		return ops.Status(ctx, a.db, opts)
 	}
 }

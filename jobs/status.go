@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -52,23 +53,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer db.Close()
 
-	intervals := map[string]time.Duration{}
-	for k, v := range cfg.StatusIntervals() {
-		intervals[k] = v.D()
-	}
-	opts := ops.StatusOptions{
-		InfluxURL:         cfg.Metrics.URL,
-		InfluxToken:       cfg.Metrics.Reader(),
-		InfluxBucket:      cfg.Metrics.Bucket,
-		MaxLag:            cfg.Status.MaxLag.D(),
-		LivePointers:      []string{cfg.Fetch.Pointer, cfg.Changeset.Pointer},
-		RequiredPointers:  []string{cfg.Fetch.Pointer},
-		ExpectedIntervals: intervals,
-		FailedLimit:       cfg.Status.FailedLimit,
-	}
-	if !*noHead {
-		opts.Heads = ops.FeedHeads(cfg.OSM, version, log)
-	}
+	opts := statusOptions(cfg, log, *noHead)
 	rep, err := ops.Status(ctx, db, opts)
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
@@ -97,4 +82,28 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("status: %d problem(s): %s", len(rep.Problems), rep.Problems[0])
 	}
 	return nil
+}
+
+// statusOptions are the options of the status report, for status and for publish's status
+// page alike: the same thresholds, the same InfluxDB reader and the same head probe (both
+// feeds, one attempt each, ops.FeedHeads); noHead asks no feed.
+func statusOptions(cfg *config.Config, log *slog.Logger, noHead bool) ops.StatusOptions {
+	intervals := map[string]time.Duration{}
+	for k, v := range cfg.StatusIntervals() {
+		intervals[k] = v.D()
+	}
+	opts := ops.StatusOptions{
+		InfluxURL:         cfg.Metrics.URL,
+		InfluxToken:       cfg.Metrics.Reader(),
+		InfluxBucket:      cfg.Metrics.Bucket,
+		MaxLag:            cfg.Status.MaxLag.D(),
+		LivePointers:      []string{cfg.Fetch.Pointer, cfg.Changeset.Pointer},
+		RequiredPointers:  []string{cfg.Fetch.Pointer},
+		ExpectedIntervals: intervals,
+		FailedLimit:       cfg.Status.FailedLimit,
+	}
+	if !noHead {
+		opts.Heads = ops.FeedHeads(cfg.OSM, version, log)
+	}
+	return opts
 }

@@ -293,19 +293,16 @@ func TestHeads(t *testing.T) {
 	}))
 	defer srv.Close()
 	ctx := context.Background()
-	seq, ts, err := StateTxtHead(nil, srv.URL+"/minute/", "test")(ctx)
-	if err != nil || seq != 6123456 || !ts.Equal(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)) {
-		t.Fatalf("StateTxtHead = %d %v %v", seq, ts, err)
-	}
-	if _, _, err := StateTxtHead(nil, srv.URL+"/nowhere/", "test")(ctx); err == nil || !strings.Contains(err.Error(), "404") {
-		t.Errorf("missing state.txt: %v", err)
-	}
 	heads := FeedHeads(config.OSM{ReplicationURL: srv.URL + "/minute/", ChangesetReplicationURL: srv.URL + "/changesets/"}, "test", slog.New(slog.DiscardHandler))
-	if seq, _, err := heads["minute"](ctx); err != nil || seq != 6123456 {
-		t.Errorf("minute head = %d %v", seq, err)
+	if seq, ts, err := heads["minute"](ctx); err != nil || seq != 6123456 || !ts.Equal(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)) {
+		t.Errorf("minute head = %d %v %v", seq, ts, err)
 	}
 	if seq, _, err := heads["changesets"](ctx); err != nil || seq != 5900001 {
 		t.Errorf("changesets head = %d %v", seq, err)
+	}
+	missing := FeedHeads(config.OSM{ReplicationURL: srv.URL + "/nowhere/"}, "test", slog.New(slog.DiscardHandler))
+	if _, _, err := missing["minute"](ctx); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("missing state.txt: %v", err)
 	}
 }
 
