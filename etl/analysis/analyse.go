@@ -427,6 +427,82 @@ func (s *state) nodePos(id int64, after bool) (orb.Point, bool) {
 	return orb.Point{e.Lon, e.Lat}, true
 }
 
+// Bounds of a dragged node's parent ways in its evidence.
+const (
+	maxParentWays      = 5
+	maxParentWayNodes  = 2000
+	maxParentWayLookup = 5000 // node positions looked up in the store per node
+)
+
+// parentWays returns the ways of a dragged node that the changeset did not touch (the ways
+// of the changeset are in the geometry already), each with its line before and after the move:
+// {"id", "label", "before", "after"} with [lon, lat] points. The positions of their other nodes
+// come from what analysis knows, then from the store (the newest version at the changeset's
+// time); nodes without a position are left out of the lines. Only ways with two points or more.
+func (s *state) parentWays(ctx context.Context, node int64, ways []*Elem) []map[string]any {
+	var out []map[string]any
+	seen := map[int64]bool{}
+	var need []Key
+	for _, w := range ways {
+		if len(out) >= maxParentWays || seen[w.ID] {
+			continue
+		}
+		if _, touched := s.cs[Key{Type: 'w', ID: w.ID}]; touched {
+			continue
+		}
+		seen[w.ID] = true
+		for i, n := range w.Nodes {
+			if i >= maxParentWayNodes || len(need) >= maxParentWayLookup {
+				break
+			}
+			if _, in := s.cs[Key{Type: 'n', ID: n}]; !in && s.at[n] == nil {
+				need = append(need, Key{Type: 'n', ID: n})
+			}
+		}
+		out = append(out, map[string]any{"id": w.ID, "label": Label('w', w.ID, w.Tags), "w": w})
+	}
+	if len(need) > 0 && s.a.Store != nil {
+		vs, err := s.a.Store.History(ctx, need)
+		if err != nil {
+			s.a.Log.Info("dragged_node: positions of its ways' nodes unavailable", "node", node, "err", err)
+		}
+		for i := range vs {
+			v := &vs[i]
+			if v.Type != 'n' || v.TS.After(s.tAt) || !v.Visible || !v.HasLoc {
+				continue
+			}
+			if cur := s.at[v.ID]; cur == nil || cur.Version < v.Version {
+				s.at[v.ID] = v
+			}
+		}
+	}
+	var res []map[string]any
+	for _, m := range out {
+		w := m["w"].(*Elem)
+		delete(m, "w")
+		nodes := w.Nodes
+		if len(nodes) > maxParentWayNodes {
+			nodes = nodes[:maxParentWayNodes]
+		}
+		line := func(after bool) [][]float64 {
+			ls := make([][]float64, 0, len(nodes))
+			for _, n := range nodes {
+				if p, ok := s.nodePos(n, after); ok {
+					ls = append(ls, []float64{p[0], p[1]})
+				}
+			}
+			return ls
+		}
+		before, after := line(false), line(true)
+		if len(before) < 2 && len(after) < 2 {
+			continue
+		}
+		m["before"], m["after"] = before, after
+		res = append(res, m)
+	}
+	return res
+}
+
 // wayLine is the way's line from node positions; missing counts nodes without a position.
 func (s *state) wayLine(w *Elem, after bool) (orb.LineString, int) {
 	ls := make(orb.LineString, 0, len(w.Nodes))
@@ -944,13 +1020,21 @@ func (s *state) netPass(ctx context.Context, d *Document) {
 		}
 	}
 	// Nodes moved far whose tags do not say highway/waterway: look for their ways in the store.
+	// nodeWays keeps the ways found per node (the map's context: its parent ways).
+	nodeWays := map[int64][]*Elem{}
 	if len(dragCandidates) > 0 {
 		if wf, ok := s.a.Store.(WayFinder); ok && s.a.Store != nil {
 			ways, err := wf.WaysWithNodes(ctx, dragCandidates)
 			if err != nil {
 				s.a.Log.Warn("dragged_node: could not look up ways", "err", err)
 			}
-			for _, w := range ways {
+			for i := range ways {
+				w := &ways[i]
+				for _, n := range w.Nodes {
+					if _, m := moved[n]; m {
+						nodeWays[n] = append(nodeWays[n], w)
+					}
+				}
 				for _, key := range rc.DraggedNodeKeys {
 					if v, ok := w.Tags[key]; ok {
 						for _, n := range w.Nodes {
@@ -979,7 +1063,9 @@ func (s *state) netPass(ctx context.Context, d *Document) {
 						s.a.Log.Warn("dragged_node: could not store ways", "err", err)
 					}
 				}
-				for _, w := range ways {
+				for i := range ways {
+					w := &ways[i]
+					nodeWays[id] = append(nodeWays[id], w)
 					for _, key := range rc.DraggedNodeKeys {
 						if v, ok := w.Tags[key]; ok && dragKeys[id] == "" {
 							dragKeys[id] = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
@@ -1012,10 +1098,13 @@ func (s *state) netPass(ctx context.Context, d *Document) {
 		k := Key{Type: 'n', ID: id}
 		b, a := s.before(k), s.after(k)
 		vs := s.cs[k]
+		ev := map[string]any{"moved_m": round1(moved[id]), "threshold_m": rc.DraggedNodeM, "because": via,
+			"from": []float64{b.Lon, b.Lat}, "to": []float64{a.Lon, a.Lat}}
+		if pw := s.parentWays(ctx, id, nodeWays[id]); len(pw) > 0 {
+			ev["ways"] = pw
+		}
 		d.Reasons = append(d.Reasons, Reason{Code: "dragged_node", Text: fmt.Sprintf("Node %d (%s) moved %.1f km", id, via, moved[id]/1000),
-			Evidence: map[string]any{"moved_m": round1(moved[id]), "threshold_m": rc.DraggedNodeM, "because": via,
-				"from": []float64{b.Lon, b.Lat}, "to": []float64{a.Lon, a.Lat}},
-			Element: &ElementRef{Type: "node", ID: id, Version: vs[len(vs)-1].Version}})
+			Evidence: ev, Element: &ElementRef{Type: "node", ID: id, Version: vs[len(vs)-1].Version}})
 	}
 	for kv, l := range d.LengthM {
 		r := Length{Created: round1(l.Created), Deleted: round1(l.Deleted), Modified: round1(l.Modified)}

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -71,6 +72,7 @@ func TestElementDiffsAndReasons(t *testing.T) {
 	if !d.Complete || d.Incomplete != "" || st.Missing != 0 {
 		t.Fatalf("complete=%v incomplete=%q stats=%+v", d.Complete, d.Incomplete, st)
 	}
+	validate(t, validator(t), d) // with the dragged node's parent ways
 	got := d.ReasonCodes()
 	want := []string{"place_changed", "major_road_deleted", "large_building", "very_long_name", "dragged_node"}
 	slices.Sort(got)
@@ -89,6 +91,13 @@ func TestElementDiffsAndReasons(t *testing.T) {
 			}
 			if m := r.Evidence["moved_m"].(float64); math.Abs(m-Haversine(orb.Point{8.3, 50.3}, orb.Point{8.3, 50.5})) > 0.1 {
 				t.Errorf("moved_m %v", m)
+			}
+			// Its parent way 3, which the changeset did not touch, before and after the move
+			// (node 41 from the store).
+			ways, _ := r.Evidence["ways"].([]map[string]any)
+			if len(ways) != 1 || ways[0]["id"] != int64(3) || ways[0]["label"] != `highway=residential "Side Street"` ||
+				fmt.Sprint(ways[0]["before"]) != "[[8.3 50.3] [8.301 50.3]]" || fmt.Sprint(ways[0]["after"]) != "[[8.3 50.5] [8.301 50.3]]" {
+				t.Errorf("dragged_node ways = %v", r.Evidence["ways"])
 			}
 		case "major_road_deleted":
 			if r.Element.ID != 1 || r.Evidence["highway"] != "primary" {

@@ -263,7 +263,7 @@ func reasonSentence(rs analysis.Reason, ix elemIndex, user string) sentence {
 	}
 	switch rs.Code {
 	case "dragged_node":
-		use("moved_m", "threshold_m", "because", "from", "to")
+		use("moved_m", "threshold_m", "because", "from", "to", "ways") // ways: drawn on the map
 		if !elem() {
 			break
 		}

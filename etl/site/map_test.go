@@ -27,7 +27,8 @@ func TestBrowserMapContext(t *testing.T) {
 	now := time.Now().UTC()
 	doc := testDoc(401, "alice", 13.4, 52.5)
 	doc.Reasons = append(doc.Reasons, analysis.Reason{Code: "dragged_node", Text: "Node moved",
-		Evidence: map[string]any{"moved_m": 1500.0, "threshold_m": 1000.0, "because": "way 4013 highway=service", "from": []any{13.39, 52.49}, "to": []any{13.4, 52.5}},
+		Evidence: map[string]any{"moved_m": 1500.0, "threshold_m": 1000.0, "because": "way 4013 highway=service", "from": []any{13.39, 52.49}, "to": []any{13.4, 52.5},
+			"ways": []any{map[string]any{"id": 4013, "label": "highway=service", "before": []any{[]any{13.39, 52.49}, []any{13.391, 52.489}}, "after": []any{[]any{13.4, 52.5}, []any{13.391, 52.489}}}}},
 		Element:  &analysis.ElementRef{Type: "node", ID: 4014, Version: 3}})
 	insertSeed(t, db.Pool, seed{ID: 401, User: "alice", UID: 1, Created: now.Add(-time.Hour), Tags: map[string]string{"comment": "moved"},
 		BBox: &[4]float64{13.39, 52.49, 13.402, 52.501}, Doc: doc})
@@ -90,8 +91,14 @@ publish:
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/changesets/401.html"), chromedp.WaitVisible(chromedp.CSS(`#map[data-features][data-regions-drawn]`))); err != nil {
 		t.Fatal(err)
 	}
-	if got := eval(`document.getElementById('map').getAttribute('data-features')`); got != "6" {
-		t.Errorf("changeset map: %s features, want 6 (5 and the dragged node's line)", got)
+	if got := eval(`document.getElementById('map').getAttribute('data-features')`); got != "8" {
+		t.Errorf("changeset map: %s features, want 8 (5, the dragged node's line, its parent way before and after)", got)
+	}
+	if got := eval(`String(document.querySelectorAll('#map path[stroke="#444444"]').length)`); got != "1" {
+		t.Errorf("parent ways drawn: %s, want 1", got)
+	}
+	if got := eval(`document.getElementById('reasons').textContent`); strings.Contains(got, "ways") || strings.Contains(got, "13.391") {
+		t.Errorf("the parent ways' coordinates are listed as evidence: %q", got)
 	}
 	if got := eval(`document.getElementById('map').getAttribute('data-regions-drawn')`); got != "1" {
 		t.Errorf("region outlines drawn: %s", got)

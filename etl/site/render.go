@@ -416,6 +416,20 @@ func newCSView(r *row, e *Entry, doc *docView) *csView {
 		v.MapData.Features = append(v.MapData.Features, mapFeature{Type: "Feature",
 			Geometry:   json.RawMessage(fmt.Sprintf(`{"type":"LineString","coordinates":[[%g,%g],[%g,%g]]}`, f0, f1, t0, t1)),
 			Properties: mapProps{C: "moved", T: t}})
+		// Its parent ways that the edit did not touch: before (dashed) and after the move.
+		ways, _ := rs.Evidence["ways"].([]any)
+		for i, w := range ways {
+			wm, ok := w.(map[string]any)
+			if !ok || i >= 5 {
+				continue
+			}
+			name := truncate(fmt.Sprintf("way %v %v (not edited) with node %s", wm["id"], wm["label"], strings.TrimPrefix(t, "node ")), 300)
+			for _, st := range []struct{ key, c, title string }{{"before", "before", name + ", before"}, {"after", "parent", name}} {
+				if g := lineJSON(wm[st.key]); g != nil && len(v.MapData.Features) < maxMapFeatures {
+					v.MapData.Features = append(v.MapData.Features, mapFeature{Type: "Feature", Geometry: g, Properties: mapProps{C: st.c, T: st.title}})
+				}
+			}
+		}
 	}
 	if doc.Geometry != nil {
 		for i, f := range doc.Geometry.Features {
@@ -543,3 +557,33 @@ type dayLink struct {
 
 // round for charts.
 func round1(v float64) float64 { return math.Round(v*10) / 10 }
+
+// lineJSON is a GeoJSON LineString of [lon, lat] points from a decoded document ([]any of
+// []any), nil when it has fewer than two valid points (at most 2000 are kept).
+func lineJSON(v any) json.RawMessage {
+	pts, _ := v.([]any)
+	var b strings.Builder
+	n := 0
+	b.WriteString(`{"type":"LineString","coordinates":[`)
+	for _, p := range pts {
+		xy, ok := p.([]any)
+		if !ok || len(xy) != 2 || n >= 2000 {
+			continue
+		}
+		x, ok1 := toFloat(xy[0])
+		y, ok2 := toFloat(xy[1])
+		if !ok1 || !ok2 || math.Abs(x) > 180 || math.Abs(y) > 90 || math.IsNaN(x) || math.IsNaN(y) {
+			continue
+		}
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "[%g,%g]", x, y)
+		n++
+	}
+	if n < 2 {
+		return nil
+	}
+	b.WriteString("]}")
+	return json.RawMessage(b.String())
+}

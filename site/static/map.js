@@ -40,7 +40,8 @@
     before: { color: "#777777", weight: 3, dashArray: "6 6", fillOpacity: 0.05 },
     modify: { color: "#2f6fd6", weight: 4, fillOpacity: 0.2 },
     cs: { color: "#2f6fd6", weight: 1, fillOpacity: 0.04 },
-    moved: { color: "#e07b00", weight: 3, dashArray: "4 6", fillOpacity: 0 }
+    moved: { color: "#e07b00", weight: 3, dashArray: "4 6", fillOpacity: 0 },
+    parent: { color: "#444444", weight: 3, fillOpacity: 0 }
   };
   function text(tag, s, cls) { var n = document.createElement(tag); n.textContent = s; if (cls) n.className = cls; return n; }
   function popup(p) {
@@ -64,7 +65,7 @@
         t.appendChild(tr);
       }
       box.appendChild(t);
-    } else if (p.c !== "before") {
+    } else if (p.c !== "before" && p.c !== "parent") {
       box.appendChild(text("div", "no tag changes"));
     }
     return box;
