@@ -29,7 +29,7 @@ func TestBrowserMapContext(t *testing.T) {
 	doc.Reasons = append(doc.Reasons, analysis.Reason{Code: "dragged_node", Text: "Node moved",
 		Evidence: map[string]any{"moved_m": 1500.0, "threshold_m": 1000.0, "because": "way 4013 highway=service", "from": []any{13.39, 52.49}, "to": []any{13.4, 52.5},
 			"ways": []any{map[string]any{"id": 4013, "label": "highway=service", "before": []any{[]any{13.39, 52.49}, []any{13.391, 52.489}}, "after": []any{[]any{13.4, 52.5}, []any{13.391, 52.489}}}}},
-		Element:  &analysis.ElementRef{Type: "node", ID: 4014, Version: 3}})
+		Element: &analysis.ElementRef{Type: "node", ID: 4014, Version: 3}})
 	insertSeed(t, db.Pool, seed{ID: 401, User: "alice", UID: 1, Created: now.Add(-time.Hour), Tags: map[string]string{"comment": "moved"},
 		BBox: &[4]float64{13.39, 52.49, 13.402, 52.501}, Doc: doc})
 	for i := int64(0); i < 5; i++ { // close together: one cluster at the overview's zoom
