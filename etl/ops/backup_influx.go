@@ -4,18 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/osmtrack/osmtrack/etl/metrics"
 )
 
 // InfluxOptions configures BackupInflux and RestoreInflux (InfluxDB 1.8: influxd backup and
@@ -61,62 +60,16 @@ func (o *InfluxOptions) defaults() error {
 	return nil
 }
 
-// influxResult is one statement's answer of /query.
-type influxResult struct {
-	Series []struct {
-		Name    string   `json:"name"`
-		Columns []string `json:"columns"`
-		Values  [][]any  `json:"values"`
-	} `json:"series"`
-	Error string `json:"error"`
-}
-
-// influxQuery runs one InfluxQL statement with the admin credentials.
-func (o *InfluxOptions) query(ctx context.Context, db, q string) (*influxResult, error) {
-	form := url.Values{"q": {q}}
-	if db != "" {
-		form.Set("db", db)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(o.URL, "/")+"/query", strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if user, pass, ok := strings.Cut(o.Admin, ":"); ok {
-		req.SetBasicAuth(user, pass)
-	}
-	client := o.Client
-	if client == nil {
-		client = &http.Client{Timeout: 60 * time.Second}
-	}
-	resp, err := client.Do(req)
+// query runs one InfluxQL statement with the admin credentials.
+func (o *InfluxOptions) query(ctx context.Context, db, q string) (*metrics.Result, error) {
+	res, err := metrics.Reader{URL: o.URL, Auth: o.Admin, Client: o.Client, MaxBody: 64 << 20}.Query(ctx, db, q)
 	if err != nil {
 		return nil, fmt.Errorf("influxdb %q: %w", q, err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	var out struct {
-		Results []influxResult `json:"results"`
-		Error   string         `json:"error"`
+	if len(res) == 0 {
+		return &metrics.Result{}, nil
 	}
-	if err := json.Unmarshal(body, &out); err != nil || resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("influxdb %q: %s: %s", q, resp.Status, strings.TrimSpace(string(body)))
-	}
-	if out.Error != "" {
-		return nil, fmt.Errorf("influxdb %q: %s", q, out.Error)
-	}
-	if len(out.Results) == 0 {
-		return &influxResult{}, nil
-	}
-	if out.Results[0].Error != "" {
-		return nil, fmt.Errorf("influxdb %q: %s", q, out.Results[0].Error)
-	}
-	return &out.Results[0], nil
-}
-
-// quoteIdent quotes an InfluxQL identifier.
-func quoteIdent(s string) string {
-	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) + `"`
+	return &res[0], nil
 }
 
 // InfluxCounts counts the series and, per measurement and field, the values of database db.
@@ -191,7 +144,7 @@ func (o *InfluxOptions) grants(ctx context.Context, db string) ([]InfluxGrant, m
 	sort.Strings(plain)
 	gs := []InfluxGrant{}
 	for _, u := range plain {
-		r, err := o.query(ctx, "", `SHOW GRANTS FOR `+quoteIdent(u))
+		r, err := o.query(ctx, "", `SHOW GRANTS FOR `+metrics.QuoteIdent(u))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -353,10 +306,10 @@ func RestoreInflux(ctx context.Context, dir string, opts InfluxOptions) error {
 	tmpDB := target + "_restore_" + hex.EncodeToString(rnd[:])
 	start := time.Now()
 	if err := opts.influxd(ctx, "restore", "-portable", "-host", opts.RPC, "-db", m.Database, "-newdb", tmpDB, dir); err != nil {
-		opts.query(context.WithoutCancel(ctx), "", `DROP DATABASE `+quoteIdent(tmpDB))
+		opts.query(context.WithoutCancel(ctx), "", `DROP DATABASE `+metrics.QuoteIdent(tmpDB))
 		return fmt.Errorf("restore influxdb %s (trial into %s; %q untouched): %w", dir, tmpDB, target, err)
 	}
-	defer opts.query(context.WithoutCancel(ctx), "", `DROP DATABASE `+quoteIdent(tmpDB))
+	defer opts.query(context.WithoutCancel(ctx), "", `DROP DATABASE `+metrics.QuoteIdent(tmpDB))
 	series, fields, err := waitCounts(ctx, &opts, tmpDB, m)
 	if err != nil {
 		return fmt.Errorf("restore influxdb: %w", err)
@@ -366,7 +319,7 @@ func RestoreInflux(ctx context.Context, dir string, opts InfluxOptions) error {
 	}
 	if dbs[target] {
 		opts.Log.Warn("dropping the target database to restore over it", "database", target)
-		if _, err := opts.query(ctx, "", `DROP DATABASE `+quoteIdent(target)); err != nil {
+		if _, err := opts.query(ctx, "", `DROP DATABASE `+metrics.QuoteIdent(target)); err != nil {
 			return fmt.Errorf("restore influxdb: %w", err)
 		}
 	}
@@ -406,7 +359,7 @@ func RestoreInflux(ctx context.Context, dir string, opts InfluxOptions) error {
 			opts.Log.Warn("unknown privilege not granted", "user", g.User, "privilege", g.Privilege)
 			continue
 		}
-		if _, err := opts.query(ctx, "", `GRANT `+priv+` ON `+quoteIdent(target)+` TO `+quoteIdent(g.User)); err != nil {
+		if _, err := opts.query(ctx, "", `GRANT `+priv+` ON `+metrics.QuoteIdent(target)+` TO `+metrics.QuoteIdent(g.User)); err != nil {
 			return fmt.Errorf("restore influxdb: %w", err)
 		}
 	}

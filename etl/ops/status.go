@@ -4,12 +4,9 @@ package ops
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/osmtrack/osmtrack/etl/metrics"
 	"github.com/osmtrack/osmtrack/etl/store"
 )
 
@@ -599,15 +597,15 @@ func pingInflux(ctx context.Context, opts StatusOptions) InfluxStatus {
 // one from InfluxDB (InfluxQL /query; 1.8, or 2.x through its v1 compatibility API).
 func influxJobRuns(ctx context.Context, opts StatusOptions, job string) (*JobRun, *time.Time, error) {
 	db, rp, _ := strings.Cut(opts.InfluxBucket, "/")
-	from := quoteIdent(db) + "."
+	from := metrics.QuoteIdent(db) + "."
 	if rp != "" {
-		from += quoteIdent(rp)
+		from += metrics.QuoteIdent(rp)
 	}
 	from += `."job_run"`
 	lit := "'" + strings.ReplaceAll(strings.ReplaceAll(job, `\`, `\\`), "'", `\'`) + "'"
 	q := `SELECT last("duration_seconds") AS d, "items", "errors", "outcome" FROM ` + from + ` WHERE "job" = ` + lit +
 		`; SELECT last("duration_seconds") FROM ` + from + ` WHERE "job" = ` + lit + ` AND "outcome" = 'ok'`
-	results, err := influxQL(ctx, opts, db, q)
+	results, err := metrics.Reader{URL: opts.InfluxURL, Auth: opts.InfluxToken, Client: opts.HTTPClient}.Query(ctx, db, q)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -652,41 +650,4 @@ func influxJobRuns(ctx context.Context, opts StatusOptions, job string) (*JobRun
 		last = jr
 	}
 	return last, lastOK, nil
-}
-
-// influxQL runs InfluxQL statements with opts' credentials.
-func influxQL(ctx context.Context, opts StatusOptions, db, q string) ([]influxResult, error) {
-	form := url.Values{"q": {q}, "db": {db}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(opts.InfluxURL, "/")+"/query", strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if user, pass, ok := strings.Cut(opts.InfluxToken, ":"); ok {
-		req.SetBasicAuth(user, pass)
-	} else if opts.InfluxToken != "" {
-		req.Header.Set("Authorization", "Token "+opts.InfluxToken)
-	}
-	resp, err := opts.HTTPClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var out struct {
-		Results []influxResult `json:"results"`
-		Error   string         `json:"error"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil || resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	if out.Error != "" {
-		return nil, errors.New(out.Error)
-	}
-	for _, r := range out.Results {
-		if r.Error != "" {
-			return nil, errors.New(r.Error)
-		}
-	}
-	return out.Results, nil
 }
