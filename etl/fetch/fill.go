@@ -54,7 +54,11 @@ func (mt *matcher) fill(ctx context.Context, tx pgx.Tx, st elements.PG) (int, er
 	for i := range mt.els {
 		e := &mt.els[i]
 		k := key(e.Type, e.ID)
-		if mt.kept[k] || done[k] || (e.Type != osmchange.Way && e.Type != osmchange.Relation) {
+		// A relation kept because the store holds an earlier version still needs its members'
+		// locations: filter and analyse locate it by them (a member way never asked for
+		// leaves the edit without a location).
+		relTracked := e.Type == osmchange.Relation && mt.tracked[k]
+		if (mt.kept[k] && !relTracked) || done[k] || (e.Type != osmchange.Way && e.Type != osmchange.Relation) {
 			continue
 		}
 		done[k] = true

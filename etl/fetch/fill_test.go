@@ -249,3 +249,52 @@ func TestAPIFillNodesDeletedSince(t *testing.T) {
 		t.Error("changeset 9 has no edit extent")
 	}
 }
+
+// liveAPI answers with visible nodes in Berlin and way 7 made of nodes 2 and 3.
+type liveAPI struct{ asked []string }
+
+func (a *liveAPI) Current(_ context.Context, ids []osm.FeatureID) (osm.Objects, []osm.FeatureID, error) {
+	var out osm.Objects
+	for _, id := range ids {
+		a.asked = append(a.asked, id.String())
+		switch id.Type() {
+		case osm.TypeNode:
+			out = append(out, &osm.Node{ID: osm.NodeID(id.Ref()), Version: 1, Visible: true, ChangesetID: 1, Lat: inLat, Lon: inLon, Timestamp: baseTime})
+		case osm.TypeWay:
+			out = append(out, &osm.Way{ID: osm.WayID(id.Ref()), Version: 1, Visible: true, ChangesetID: 1, Timestamp: baseTime,
+				Nodes: osm.WayNodes{{ID: 2}, {ID: 3}}})
+		}
+	}
+	return out, nil, nil
+}
+
+func (a *liveAPI) Versions(context.Context, []osm.ObjectID) (osm.Objects, []osm.ObjectID, error) {
+	return nil, nil, errors.New("no versions asked for here")
+}
+
+// A relation kept because the store holds its earlier version (from a diff) is still located:
+// its new member way, unknown to the store, is asked for with its nodes, so filter finds the
+// edit's location (the demo day's "multipolygon fix" changesets that replaced the members were
+// dropped as "no edit locations known" without this).
+func TestAPIFillTrackedRelationNewMembers(t *testing.T) {
+	db := pg(t)
+	ctx := context.Background()
+	feed := newTestFeed(t)
+	feed.add(1, osc(block("create", node(1, 1, 8, inLat, inLon), relation(5, 1, 8, member("node", 1, "")))))
+	feed.add(2, osc(block("modify", relation(5, 2, 9, member("way", 7, "outer")))))
+	f := newFetcher(db, feed.srv.URL, berlin(t))
+	api := &liveAPI{}
+	f.API = api
+	if res, err := f.Run(ctx, Options{Pointer: "minute", Start: "1"}); err != nil || res.Applied != 2 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if got := trackedIDs(t, db); !slices.Equal(got, []int64{8, 9}) {
+		t.Errorf("tracked changesets %v, want [8 9]", got)
+	}
+	if n := count(t, db, `SELECT count(*) FROM elements WHERE type = 'w' AND id = 7 AND source = 'api' AND nodes = '{2,3}'`); n != 1 {
+		t.Errorf("member way 7 not stored from the API (asked: %v)", api.asked)
+	}
+	if n := count(t, db, `SELECT count(*) FROM elements WHERE type = 'n' AND id IN (2, 3) AND source = 'api' AND geom IS NOT NULL`); n != 2 {
+		t.Errorf("%d of way 7's nodes located from the API, want 2 (asked: %v)", n, api.asked)
+	}
+}
