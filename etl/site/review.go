@@ -103,17 +103,16 @@ func reviewQueue(pc *config.Publish, all []*Entry) []queued {
 	return q
 }
 
-func reviewShard(day string) string { return "review/" + day + ".json" }
+// shardFile is the day's shard in dir (review or map).
+func shardFile(dir, day string) string { return dir + "/" + day + ".json" }
 
-func mapShard(day string) string { return "map/" + day + ".json" }
+func reviewShard(day string) string { return shardFile("review", day) }
 
 // renderMapShards writes map/index.json and map/DAY.json: every changeset of the window with a
 // bounding box, as a point with the fields the filters read (the queue's shape). map.js loads
 // the last 24 hours' shards, or the day asked for, or all of them.
 func (p *publisher) renderMapShards(all []*Entry) error {
-	byDay := map[string][]reviewItem{}
-	idx := reviewIndex{Reasons: map[string]string{}, Days: []reviewDay{}, Labels: []string{}, Regions: []string{}}
-	labels, regions := map[string]bool{}, map[string]bool{}
+	set := newShardSet("map")
 	for _, e := range all {
 		if e.BBox == nil {
 			continue
@@ -127,36 +126,60 @@ func (p *publisher) renderMapShards(all []*Entry) error {
 			Comment: truncate(e.Comment, 200), Reasons: e.ReasonCodes(), Labels: e.Labels, Regions: e.Regions,
 			Changes: e.Elements(), Severity: s, Bot: e.Bot, Open: e.Open, Reviewed: e.ReviewedBy != "",
 			Point: &[2]float64{math.Round((b[0]+b[2])/2*1e6) / 1e6, math.Round((b[1]+b[3])/2*1e6) / 1e6}, Flagged: in}
-		for _, c := range it.Reasons {
-			idx.Reasons[c] = reasonName(c)
-		}
-		for _, l := range it.Labels {
-			labels[l] = true
-		}
-		for _, g := range it.Regions {
-			regions[g] = true
-		}
-		byDay[e.Day] = append(byDay[e.Day], it)
-		idx.Total++
+		set.add(e.Day, it)
 	}
-	idx.Labels, idx.Regions = sortedKeys(labels), sortedKeys(regions)
-	days := sortedKeys(byDay)
+	return p.writeShards(set)
+}
+
+// shardSet gathers queue-shaped items per day, with the index the filters read (reason names,
+// labels, regions, days), for one folder of the site (review/ or map/).
+type shardSet struct {
+	dir             string
+	byDay           map[string][]reviewItem
+	idx             reviewIndex
+	labels, regions map[string]bool
+}
+
+func newShardSet(dir string) *shardSet {
+	return &shardSet{dir: dir, byDay: map[string][]reviewItem{}, labels: map[string]bool{}, regions: map[string]bool{},
+		idx: reviewIndex{Reasons: map[string]string{}, Days: []reviewDay{}, Labels: []string{}, Regions: []string{}}}
+}
+
+func (s *shardSet) add(day string, it reviewItem) {
+	for _, c := range it.Reasons {
+		s.idx.Reasons[c] = reasonName(c)
+	}
+	for _, l := range it.Labels {
+		s.labels[l] = true
+	}
+	for _, g := range it.Regions {
+		s.regions[g] = true
+	}
+	s.byDay[day] = append(s.byDay[day], it)
+	s.idx.Total++
+}
+
+// writeShards writes DIR/DAY.json for each day, newest first in the index, and DIR/index.json.
+func (p *publisher) writeShards(s *shardSet) error {
+	s.idx.Labels, s.idx.Regions = sortedKeys(s.labels), sortedKeys(s.regions)
+	days := sortedKeys(s.byDay)
 	sort.Sort(sort.Reverse(sort.StringSlice(days)))
 	for _, d := range days {
-		b, err := json.Marshal(byDay[d])
+		b, err := json.Marshal(s.byDay[d])
 		if err != nil {
-			return fmt.Errorf("publish: map shard %s: %w", d, err)
+			return fmt.Errorf("publish: %s shard %s: %w", s.dir, d, err)
 		}
-		if err := p.b.write(mapShard(d), b); err != nil {
+		file := shardFile(s.dir, d)
+		if err := p.b.write(file, b); err != nil {
 			return err
 		}
-		idx.Days = append(idx.Days, reviewDay{Day: d, File: mapShard(d), N: len(byDay[d])})
+		s.idx.Days = append(s.idx.Days, reviewDay{Day: d, File: file, N: len(s.byDay[d])})
 	}
-	b, err := json.Marshal(idx)
+	b, err := json.Marshal(s.idx)
 	if err != nil {
-		return fmt.Errorf("publish: map index: %w", err)
+		return fmt.Errorf("publish: %s index: %w", s.dir, err)
 	}
-	return p.b.write("map/index.json", b)
+	return p.b.write(s.dir+"/index.json", b)
 }
 
 // reviewView is the body of review.html.
@@ -168,43 +191,15 @@ type reviewView struct {
 // renderReview writes review.html (and its pages), review/index.json and the day shards.
 func (p *publisher) renderReview(all []*Entry) error {
 	q := reviewQueue(&p.pc, all)
-	byDay := map[string][]reviewItem{}
-	idx := reviewIndex{Reasons: map[string]string{}, Days: []reviewDay{}, Labels: []string{}, Regions: []string{}, Total: len(q)}
-	labels, regions := map[string]bool{}, map[string]bool{}
+	set := newShardSet("review")
 	for _, x := range q {
 		e := x.e
 		it := reviewItem{ID: e.ID, Time: e.Time.Unix(), User: truncate(e.User, 100), UID: e.UID, Editor: truncate(e.Editor, 100),
 			Comment: truncate(e.Comment, 300), Reasons: e.ReasonCodes(), Labels: e.Labels, Regions: e.Regions,
 			Changes: e.Elements(), Severity: x.s, Bot: e.Bot, Open: e.Open, Reviewed: e.ReviewedBy != ""}
-		for _, c := range it.Reasons {
-			idx.Reasons[c] = reasonName(c)
-		}
-		for _, l := range it.Labels {
-			labels[l] = true
-		}
-		for _, g := range it.Regions {
-			regions[g] = true
-		}
-		byDay[e.Day] = append(byDay[e.Day], it)
+		set.add(e.Day, it)
 	}
-	idx.Labels, idx.Regions = sortedKeys(labels), sortedKeys(regions)
-	days := sortedKeys(byDay)
-	sort.Sort(sort.Reverse(sort.StringSlice(days)))
-	for _, d := range days {
-		b, err := json.Marshal(byDay[d])
-		if err != nil {
-			return fmt.Errorf("publish: review shard %s: %w", d, err)
-		}
-		if err := p.b.write(reviewShard(d), b); err != nil {
-			return err
-		}
-		idx.Days = append(idx.Days, reviewDay{Day: d, File: reviewShard(d), N: len(byDay[d])})
-	}
-	b, err := json.Marshal(idx)
-	if err != nil {
-		return fmt.Errorf("publish: review index: %w", err)
-	}
-	if err := p.b.write("review/index.json", b); err != nil {
+	if err := p.writeShards(set); err != nil {
 		return err
 	}
 
