@@ -100,20 +100,6 @@ func tableSums(t testing.TB, db *pgxpool.Pool) map[string]string {
 	return sums
 }
 
-func diffSums(t *testing.T, want, got map[string]string) {
-	t.Helper()
-	for k, w := range want {
-		if got[k] != w {
-			t.Errorf("table %s: %s, want %s", k, got[k], w)
-		}
-	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
-			t.Errorf("table %s appeared", k)
-		}
-	}
-}
-
 // bareDB creates a database from the PostGIS template without osmtrack's schema.
 func bareDB(t *testing.T) (string, *pgxpool.Pool) {
 	t.Helper()
@@ -172,7 +158,7 @@ func TestPostGISRoundTrip(t *testing.T) {
 	if _, err := RestorePostGIS(ctx, dump, PostGISOptions{URL: src.URL}); err != nil {
 		t.Fatal(err)
 	}
-	diffSums(t, want, tableSums(t, src.Pool))
+	dbtest.SameTables(t, want, tableSums(t, src.Pool))
 
 	// Into a database holding only PostGIS (a new server), by the manifest's name.
 	bareURL, bare := bareDB(t)
@@ -183,7 +169,7 @@ func TestPostGISRoundTrip(t *testing.T) {
 	if len(applied) != 0 {
 		t.Errorf("migrations applied after restoring a current backup: %v", applied)
 	}
-	diffSums(t, want, tableSums(t, bare))
+	dbtest.SameTables(t, want, tableSums(t, bare))
 	// The triggers came back with their functions: an update bumps updated_at.
 	var before, after time.Time
 	bare.QueryRow(ctx, `SELECT updated_at FROM changesets WHERE id = 1`).Scan(&before)
@@ -224,12 +210,12 @@ func TestPostGISRestoreRefusesData(t *testing.T) {
 	if !errors.As(err, &re) || !strings.Contains(err.Error(), "holds osmtrack data (rows in replication_state, diffs): use --force") {
 		t.Fatalf("restore over data: %v", err)
 	}
-	diffSums(t, before, tableSums(t, target.Pool))
+	dbtest.SameTables(t, before, tableSums(t, target.Pool))
 	// --force replaces everything, tables unknown to the backup included.
 	if _, err := RestorePostGIS(ctx, dump, PostGISOptions{URL: target.URL, Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	diffSums(t, tableSums(t, src.Pool), tableSums(t, target.Pool))
+	dbtest.SameTables(t, tableSums(t, src.Pool), tableSums(t, target.Pool))
 }
 
 func TestPostGISRestoreCorrupt(t *testing.T) {
@@ -272,7 +258,7 @@ func TestPostGISRestoreCorrupt(t *testing.T) {
 			if !errors.As(err, &ce) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), filepath.Base(dump)) || !strings.Contains(err.Error(), "nothing was restored") {
 				t.Fatalf("restore of a %s dump: %v", c.name, err)
 			}
-			diffSums(t, before, tableSums(t, target.Pool))
+			dbtest.SameTables(t, before, tableSums(t, target.Pool))
 		})
 	}
 	t.Run("no manifest", func(t *testing.T) {
@@ -286,7 +272,7 @@ func TestPostGISRestoreCorrupt(t *testing.T) {
 		if !errors.As(err, &ce) || !strings.Contains(err.Error(), "no manifest") {
 			t.Fatalf("restore without manifest: %v", err)
 		}
-		diffSums(t, before, tableSums(t, target.Pool))
+		dbtest.SameTables(t, before, tableSums(t, target.Pool))
 	})
 	t.Run("manifest and dump both altered", func(t *testing.T) {
 		// A dump whose manifest was rewritten to match, but which pg_restore cannot read.
@@ -304,7 +290,7 @@ func TestPostGISRestoreCorrupt(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "pg_restore") || !strings.Contains(err.Error(), "nothing was changed") {
 			t.Fatalf("restore of an unreadable dump: %v", err)
 		}
-		diffSums(t, before, tableSums(t, target.Pool))
+		dbtest.SameTables(t, before, tableSums(t, target.Pool))
 	})
 }
 

@@ -118,7 +118,7 @@ func TestRoundTripSimulated(t *testing.T) {
 	if err := RestoreInflux(ctx, idir, InfluxOptions{URL: ix.URL, Admin: ix.Token, RPC: rpc}); err != nil {
 		t.Fatal(err)
 	}
-	diffSums(t, wantPG, tableSums(t, db.Pool))
+	dbtest.SameTables(t, wantPG, tableSums(t, db.Pool))
 	gotSeries, gotFields, err := InfluxCounts(ctx, &iopts, ix.Database)
 	if err != nil || gotSeries != wantSeries || !reflect.DeepEqual(gotFields, wantFields) {
 		t.Errorf("influx after restore: %d series %v (%v), want %d %v", gotSeries, gotFields, err, wantSeries, wantFields)

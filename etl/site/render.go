@@ -550,6 +550,18 @@ type pager struct {
 	Prev, Next string
 }
 
+// newPager is page n of pages, with name giving each page's file.
+func newPager(n, pages int, name func(int) string) pager {
+	pg := pager{N: n, Of: pages}
+	if n > 1 {
+		pg.Prev = name(n - 1)
+	}
+	if n < pages {
+		pg.Next = name(n + 1)
+	}
+	return pg
+}
+
 type dayLink struct {
 	Day, Href string
 	N         int

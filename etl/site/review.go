@@ -247,13 +247,7 @@ func (p *publisher) renderReview(all []*Entry) error {
 		for i, e := range chunk {
 			fp.u64(e.Hash).u64(uint64(sev[lo+i]))
 		}
-		pg := pager{N: n, Of: pages}
-		if n > 1 {
-			pg.Prev = name(n - 1)
-		}
-		if n < pages {
-			pg.Next = name(n + 1)
-		}
+		pg := newPager(n, pages, name)
 		err := p.b.lazy(rel, fp.sum(), func(w io.Writer) error {
 			v := &reviewView{Total: len(entries), listView: listView{Heading: "Review queue", Pager: pg,
 				Intro: fmt.Sprintf("%d changesets with a reason to look, most severe first (%d reviewed ones not listed).", len(entries), len(q)-len(entries))}}

@@ -610,13 +610,7 @@ func (p *publisher) listPages(kind string, all []*Entry, pageName func(n int) st
 		for _, l := range links {
 			fp.str(l.Href).str(l.Text)
 		}
-		pg := pager{N: n, Of: pages}
-		if n > 1 {
-			pg.Prev = pageName(n - 1)
-		}
-		if n < pages {
-			pg.Next = pageName(n + 1)
-		}
+		pg := newPager(n, pages, pageName)
 		err := p.b.lazy(rel, fp.sum(), func(w io.Writer) error {
 			v := &listView{Heading: title, Intro: intro, Links: links, Pager: pg, Card: card, RegionMap: rmap}
 			for _, e := range chunk {
