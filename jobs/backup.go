@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/osmtrack/osmtrack/etl/config"
-	"github.com/osmtrack/osmtrack/etl/ops"
+	"github.com/osmtrack/osmtrack/etl/backup"
 	"github.com/osmtrack/osmtrack/etl/step"
 )
 
@@ -36,8 +36,8 @@ func addInfluxFlags(f *flags) influxFlags {
 	}
 }
 
-func (fl influxFlags) options(cfg *config.Config, defaultDB bool) (ops.InfluxOptions, error) {
-	o := ops.InfluxOptions{URL: cfg.Metrics.URL, Admin: *fl.admin, RPC: *fl.rpc, Database: *fl.db, Influxd: *fl.influxd, Version: version,
+func (fl influxFlags) options(cfg *config.Config, defaultDB bool) (backup.InfluxOptions, error) {
+	o := backup.InfluxOptions{URL: cfg.Metrics.URL, Admin: *fl.admin, RPC: *fl.rpc, Database: *fl.db, Influxd: *fl.influxd, Version: version,
 		Daily: cfg.Backup.Daily, Weekly: cfg.Backup.Weekly}
 	if o.URL == "" {
 		return o, usagef("influxdb: no URL: set %s", config.EnvInfluxURL)
@@ -87,7 +87,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *out == "" {
 		return usagef("backup %s: no folder: give --out DIR or set backup.dir", kind)
 	}
-	var iopts ops.InfluxOptions
+	var iopts backup.InfluxOptions
 	if kind == "influxdb" {
 		if iopts, err = ifl.options(cfg, true); err != nil {
 			return err
@@ -99,15 +99,15 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer a.close(ctx)
 	return step.Do(ctx, a.db, a.metrics, a.log, "backup-"+kind, step.Options{}, func(ctx context.Context, r *step.Run) error {
-		var m *ops.Manifest
+		var m *backup.Manifest
 		var path string
 		var err error
 		if kind == "postgis" {
-			m, path, err = ops.BackupPostGIS(ctx, *out, ops.PostGISOptions{URL: a.cfg.Database.URL, PGBin: *pgBin, Log: r.Log, Version: version,
+			m, path, err = backup.PostGIS(ctx, *out, backup.PostGISOptions{URL: a.cfg.Database.URL, PGBin: *pgBin, Log: r.Log, Version: version,
 				Daily: a.cfg.Backup.Daily, Weekly: a.cfg.Backup.Weekly})
 		} else {
 			iopts.Log = r.Log
-			m, path, err = ops.BackupInflux(ctx, *out, iopts)
+			m, path, err = backup.Influx(ctx, *out, iopts)
 		}
 		if m != nil {
 			r.Items = len(m.Files)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 
-	"github.com/osmtrack/osmtrack/etl/ops"
+	"github.com/osmtrack/osmtrack/etl/prune"
 	"github.com/osmtrack/osmtrack/etl/step"
 )
 
@@ -31,7 +31,7 @@ and job_runs older than prune.job_runs, prune.batch_size rows per statement.`)
 	}
 	defer a.close(ctx)
 	return step.Do(ctx, a.db, a.metrics, a.log, "prune", step.Options{}, func(ctx context.Context, r *step.Run) error {
-		res, err := ops.Prune(ctx, a.db, ops.PruneOptions{
+		res, err := prune.Run(ctx, a.db, prune.Options{
 			Changesets: a.cfg.Prune.Changesets.D(),
 			Elements:   a.cfg.Fetch.Retention.D(),
 			Diffs:      a.cfg.Prune.Diffs.D(),

@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"path/filepath"
 
-	"github.com/osmtrack/osmtrack/etl/ops"
 	"github.com/osmtrack/osmtrack/etl/site"
+	"github.com/osmtrack/osmtrack/etl/status"
 	"github.com/osmtrack/osmtrack/etl/step"
 )
 
@@ -71,13 +71,13 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	})
 }
 
-// publishStatus builds the status page's report with ops.Status, with status's options.
+// publishStatus builds the status page's report with status.Collect, with status's options.
 // Publish's own runs are not in job_runs (its role cannot write), so the page does not check
 // its interval: the page itself shows when it was published.
-func publishStatus(a *app, noHead bool) func(ctx context.Context) (*ops.StatusReport, error) {
-	return func(ctx context.Context) (*ops.StatusReport, error) {
+func publishStatus(a *app, noHead bool) func(ctx context.Context) (*status.Report, error) {
+	return func(ctx context.Context) (*status.Report, error) {
 		opts := statusOptions(a.cfg, a.log, noHead)
 		opts.ExpectedIntervals["publish"] = 0
-		return ops.Status(ctx, a.db, opts)
+		return status.Collect(ctx, a.db, opts)
 	}
 }

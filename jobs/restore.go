@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/osmtrack/osmtrack/etl/ops"
+	"github.com/osmtrack/osmtrack/etl/backup"
 	"github.com/osmtrack/osmtrack/etl/store"
 )
 
@@ -83,7 +83,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return usagef("restore postgis: no database: set OSMTRACK_DATABASE_URL")
 		}
 		var applied []string
-		applied, rerr = ops.RestorePostGIS(ctx, path, ops.PostGISOptions{URL: cfg.Database.URL, PGBin: *pgBin, Log: log, Force: *force,
+		applied, rerr = backup.RestorePostGIS(ctx, path, backup.PostGISOptions{URL: cfg.Database.URL, PGBin: *pgBin, Log: log, Force: *force,
 			ReadOnlyRole: cfg.Database.ReadOnlyRole})
 		if rerr == nil {
 			fmt.Fprintf(stdout, "restored %s (schema now %d", path, store.LatestVersion())
@@ -98,11 +98,11 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		o.Log, o.Force = log, *force
-		if rerr = ops.RestoreInflux(ctx, path, o); rerr == nil {
+		if rerr = backup.RestoreInflux(ctx, path, o); rerr == nil {
 			fmt.Fprintf(stdout, "restored %s\n", path)
 		}
 	}
-	var re *ops.RefusedError
+	var re *backup.RefusedError
 	if errors.As(rerr, &re) {
 		return usagef("%v", re)
 	}
@@ -122,7 +122,7 @@ func pickBackup(kind, path string) (string, error) {
 	if _, err := os.Stat(filepath.Join(path, "manifest.json")); err == nil && kind == "influxdb" {
 		return path, nil
 	}
-	bs, err := ops.ListBackups(path, kind)
+	bs, err := backup.List(path, kind)
 	if err != nil {
 		return "", err
 	}

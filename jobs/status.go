@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/osmtrack/osmtrack/etl/config"
-	"github.com/osmtrack/osmtrack/etl/ops"
+	"github.com/osmtrack/osmtrack/etl/status"
 )
 
 func init() {
@@ -54,7 +54,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer db.Close()
 
 	opts := statusOptions(cfg, log, *noHead)
-	rep, err := ops.Status(ctx, db, opts)
+	rep, err := status.Collect(ctx, db, opts)
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
@@ -64,7 +64,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err := enc.Encode(rep); err != nil {
 			return err
 		}
-	} else if err := ops.WriteText(stdout, rep); err != nil {
+	} else if err := status.WriteText(stdout, rep); err != nil {
 		return err
 	}
 	for _, w := range rep.Warnings {
@@ -86,13 +86,13 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // statusOptions are the options of the status report, for status and for publish's status
 // page alike: the same thresholds, the same InfluxDB reader and the same head probe (both
-// feeds, one attempt each, ops.FeedHeads); noHead asks no feed.
-func statusOptions(cfg *config.Config, log *slog.Logger, noHead bool) ops.StatusOptions {
+// feeds, one attempt each, status.FeedHeads); noHead asks no feed.
+func statusOptions(cfg *config.Config, log *slog.Logger, noHead bool) status.Options {
 	intervals := map[string]time.Duration{}
 	for k, v := range cfg.StatusIntervals() {
 		intervals[k] = v.D()
 	}
-	opts := ops.StatusOptions{
+	opts := status.Options{
 		InfluxURL:         cfg.Metrics.URL,
 		InfluxToken:       cfg.Metrics.Reader(),
 		InfluxBucket:      cfg.Metrics.Bucket,
@@ -103,7 +103,7 @@ func statusOptions(cfg *config.Config, log *slog.Logger, noHead bool) ops.Status
 		FailedLimit:       cfg.Status.FailedLimit,
 	}
 	if !noHead {
-		opts.Heads = ops.FeedHeads(cfg.OSM, version, log)
+		opts.Heads = status.FeedHeads(cfg.OSM, version, log)
 	}
 	return opts
 }

@@ -67,6 +67,17 @@ type DB struct {
 // when the test ends.
 func PG(t testing.TB) *DB {
 	t.Helper()
+	db := Bare(t)
+	if _, err := store.Migrate(context.Background(), db.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)), ""); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return db
+}
+
+// Bare creates a fresh database from the PostGIS template without osmtrack's schema (what a
+// restore or `migrate` starts from) and drops it when the test ends.
+func Bare(t testing.TB) *DB {
+	t.Helper()
 	base := Require(t, EnvPG)[0]
 	ctx := context.Background()
 	name := randomName("osmtrack_test_")
@@ -95,9 +106,6 @@ func PG(t testing.TB) *DB {
 		defer c.Close(context.Background())
 		c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 	})
-	if _, err := store.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)), ""); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
 	return db
 }
 
@@ -161,5 +169,13 @@ func IsolateEnv() {
 		if strings.HasPrefix(k, "OSMTRACK_") && !strings.HasPrefix(k, "OSMTRACK_TEST_") {
 			os.Unsetenv(k)
 		}
+	}
+}
+
+// Exec runs one statement on db and fails the test with the statement if it errors.
+func Exec(t testing.TB, db *pgxpool.Pool, sql string, args ...any) {
+	t.Helper()
+	if _, err := db.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/osmtrack/osmtrack/etl/analysis"
 	"github.com/osmtrack/osmtrack/etl/config"
 	"github.com/osmtrack/osmtrack/etl/dbtest"
-	"github.com/osmtrack/osmtrack/etl/ops"
+	"github.com/osmtrack/osmtrack/etl/status"
 )
 
 // The maps with context: the region outline, a dragged node's line from old to new, no base
@@ -58,8 +58,8 @@ publish:
 	}
 	out := filepath.Join(t.TempDir(), "site")
 	if _, err := Publish(context.Background(), db.Pool, cfg, Options{Out: out, LeafletDir: leafletForTest(t), Overlap: time.Millisecond,
-		Status: func(ctx context.Context) (*ops.StatusReport, error) {
-			return ops.Status(ctx, db.Pool, ops.StatusOptions{})
+		Status: func(ctx context.Context) (*status.Report, error) {
+			return status.Collect(ctx, db.Pool, status.Options{})
 		}}); err != nil {
 		t.Fatal(err)
 	}

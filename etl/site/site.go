@@ -29,8 +29,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/osmtrack/osmtrack/etl/config"
-	"github.com/osmtrack/osmtrack/etl/ops"
 	"github.com/osmtrack/osmtrack/etl/region"
+	"github.com/osmtrack/osmtrack/etl/status"
 	assets "github.com/osmtrack/osmtrack/site"
 )
 
@@ -48,7 +48,7 @@ type Options struct {
 	// LeafletDir holds Leaflet's dist files (leaflet.js, leaflet.css, images/); see FindLeaflet.
 	LeafletDir string
 	// Status builds the status page's report; nil leaves the page saying it is unavailable.
-	Status func(ctx context.Context) (*ops.StatusReport, error)
+	Status func(ctx context.Context) (*status.Report, error)
 	// Runs lists recent runs from InfluxDB's job_run measurement for the status page (see
 	// InfluxRuns); nil leaves that part out.
 	Runs func(ctx context.Context) ([]MetricRun, error)
@@ -995,7 +995,7 @@ func (p *publisher) renderOthers(ctx context.Context, center string, zoom int, b
 	// Status.
 	sv := struct {
 		Now       time.Time
-		Report    *ops.StatusReport
+		Report    *status.Report
 		Error     string
 		States    []kv
 		Published int
@@ -1018,7 +1018,7 @@ func (p *publisher) renderOthers(ctx context.Context, center string, zoom int, b
 		}
 		sv.Report = r
 		if r != nil {
-			for _, s := range ops.ChangesetStates {
+			for _, s := range status.ChangesetStates {
 				sv.States = append(sv.States, kv{s, fmt.Sprint(r.Changesets[s])})
 			}
 		}

@@ -14,15 +14,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/osmtrack/osmtrack/etl/dbtest"
-	"github.com/osmtrack/osmtrack/etl/ops"
+	"github.com/osmtrack/osmtrack/etl/status"
 	"github.com/osmtrack/osmtrack/etl/store"
 )
 
 func publishT(t *testing.T, pool *pgxpool.Pool, out string, full bool) *Result {
 	t.Helper()
 	res, err := Publish(context.Background(), pool, testConfig(t), Options{Out: out, Full: full, LeafletDir: leafletForTest(t), Overlap: time.Millisecond,
-		Status: func(ctx context.Context) (*ops.StatusReport, error) {
-			return ops.Status(ctx, pool, ops.StatusOptions{})
+		Status: func(ctx context.Context) (*status.Report, error) {
+			return status.Collect(ctx, pool, status.Options{})
 		}})
 	if err != nil {
 		t.Fatalf("publish: %v", err)
@@ -219,7 +219,7 @@ func TestPublishAsReadOnlyRole(t *testing.T) {
 	}
 	out := t.TempDir()
 	res, err := Publish(ctx, ro, testConfig(t), Options{Out: out, LeafletDir: leafletForTest(t),
-		Status: func(ctx context.Context) (*ops.StatusReport, error) { return ops.Status(ctx, ro, ops.StatusOptions{}) }})
+		Status: func(ctx context.Context) (*status.Report, error) { return status.Collect(ctx, ro, status.Options{}) }})
 	if err != nil {
 		t.Fatalf("publish as read-only role: %v", err)
 	}
@@ -265,8 +265,8 @@ func TestPublishIncrementalWithinOverlap(t *testing.T) {
 	publish := func() *Result {
 		t.Helper()
 		res, err := Publish(ctx, db.Pool, testConfig(t), Options{Out: out, LeafletDir: leafletForTest(t), Overlap: 10 * time.Minute,
-			Status: func(ctx context.Context) (*ops.StatusReport, error) {
-				return ops.Status(ctx, db.Pool, ops.StatusOptions{})
+			Status: func(ctx context.Context) (*status.Report, error) {
+				return status.Collect(ctx, db.Pool, status.Options{})
 			}})
 		if err != nil {
 			t.Fatal(err)
@@ -369,8 +369,8 @@ func TestDiscussionAndReviewed(t *testing.T) {
 	cfg.Publish.Reviewers = []string{"rita"}
 	out := t.TempDir()
 	if _, err := Publish(ctx, db.Pool, cfg, Options{Out: out, LeafletDir: leafletForTest(t), Overlap: time.Millisecond,
-		Status: func(ctx context.Context) (*ops.StatusReport, error) {
-			return ops.Status(ctx, db.Pool, ops.StatusOptions{})
+		Status: func(ctx context.Context) (*status.Report, error) {
+			return status.Collect(ctx, db.Pool, status.Options{})
 		}}); err != nil {
 		t.Fatal(err)
 	}

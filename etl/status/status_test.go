@@ -1,4 +1,4 @@
-package ops
+package status
 
 import (
 	"bytes"
@@ -26,36 +26,30 @@ import (
 func healthy(t *testing.T, db *pgxpool.Pool, now time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	mustExec(t, db, `UPDATE schema_migrations SET applied_at = $1`, now.Add(-24*time.Hour))
-	mustExec(t, db, `INSERT INTO replication_state (name, feed, seq, seq_timestamp) VALUES ('minute', 'minute', 100, $1)`, now.Add(-time.Minute))
+	dbtest.Exec(t, db, `UPDATE schema_migrations SET applied_at = $1`, now.Add(-24*time.Hour))
+	dbtest.Exec(t, db, `INSERT INTO replication_state (name, feed, seq, seq_timestamp) VALUES ('minute', 'minute', 100, $1)`, now.Add(-time.Minute))
 	for s := 90; s <= 100; s++ {
-		mustExec(t, db, `INSERT INTO diffs (seq, seq_timestamp, bytes, elements, elements_kept, changesets, processing_ms) VALUES ($1, $2, 1, 1, 1, 1, 1)`,
+		dbtest.Exec(t, db, `INSERT INTO diffs (seq, seq_timestamp, bytes, elements, elements_kept, changesets, processing_ms) VALUES ($1, $2, 1, 1, 1, 1, 1)`,
 			s, now.Add(time.Duration(s-101)*time.Minute))
 	}
 	for i, job := range []string{"fetch", "filter", "analyse", "publish"} {
-		mustExec(t, db, `INSERT INTO job_runs (run_id, job, started_at, finished_at, outcome, items) VALUES ($1, $2, $3, $4, 'ok', 3)`,
+		dbtest.Exec(t, db, `INSERT INTO job_runs (run_id, job, started_at, finished_at, outcome, items) VALUES ($1, $2, $3, $4, 'ok', 3)`,
 			"ok"+job, job, now.Add(-2*time.Minute), now.Add(-time.Minute))
-		mustExec(t, db, `INSERT INTO job_runs (run_id, job, started_at, finished_at, outcome) VALUES ($1, $2, $3, $4, 'ok')`,
+		dbtest.Exec(t, db, `INSERT INTO job_runs (run_id, job, started_at, finished_at, outcome) VALUES ($1, $2, $3, $4, 'ok')`,
 			"old"+job, job, now.Add(-time.Hour), now.Add(-time.Hour+time.Second))
 		_ = i
 	}
-	mustExec(t, db, `INSERT INTO changesets (id, state) VALUES (1, 'new'), (2, 'filtered'), (3, 'done'), (4, 'done')`)
-	mustExec(t, db, `INSERT INTO changesets (id, state, error, attempts, updated_at) VALUES (5, 'failed', 'api: 509 bandwidth', 2, $1), (6, 'failed', 'deadline', 5, $2)`,
+	dbtest.Exec(t, db, `INSERT INTO changesets (id, state) VALUES (1, 'new'), (2, 'filtered'), (3, 'done'), (4, 'done')`)
+	dbtest.Exec(t, db, `INSERT INTO changesets (id, state, error, attempts, updated_at) VALUES (5, 'failed', 'api: 509 bandwidth', 2, $1), (6, 'failed', 'deadline', 5, $2)`,
 		now.Add(-time.Hour), now.Add(-time.Minute))
 	_ = ctx
 }
 
-func mustExec(t testing.TB, db *pgxpool.Pool, sql string, args ...any) {
-	t.Helper()
-	if _, err := db.Exec(context.Background(), sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
 
-func statusAt(t *testing.T, db *pgxpool.Pool, now time.Time, opts StatusOptions) *StatusReport {
+func statusAt(t *testing.T, db *pgxpool.Pool, now time.Time, opts Options) *Report {
 	t.Helper()
 	opts.Now = func() time.Time { return now }
-	r, err := Status(context.Background(), db, opts)
+	r, err := Collect(context.Background(), db, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +61,7 @@ func TestStatusHealthy(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	healthy(t, db.Pool, now)
 	head := func(ctx context.Context) (uint64, time.Time, error) { return 103, now, nil }
-	r := statusAt(t, db.Pool, now, StatusOptions{Heads: map[string]HeadFunc{"minute": head}})
+	r := statusAt(t, db.Pool, now, Options{Heads: map[string]HeadFunc{"minute": head}})
 	if !r.Healthy || len(r.Problems) != 0 {
 		t.Fatalf("healthy pipeline reported problems: %q", r.Problems)
 	}
@@ -111,10 +105,10 @@ func TestStatusProblems(t *testing.T) {
 	healthy(t, db.Pool, now)
 
 	t.Run("gap", func(t *testing.T) {
-		mustExec(t, db.Pool, `DELETE FROM diffs WHERE seq IN (93, 95, 96)`)
-		defer mustExec(t, db.Pool, `INSERT INTO diffs (seq, seq_timestamp, bytes, elements, elements_kept, changesets, processing_ms)
+		dbtest.Exec(t, db.Pool, `DELETE FROM diffs WHERE seq IN (93, 95, 96)`)
+		defer dbtest.Exec(t, db.Pool, `INSERT INTO diffs (seq, seq_timestamp, bytes, elements, elements_kept, changesets, processing_ms)
 			SELECT s, now(), 1, 1, 1, 1, 1 FROM unnest(ARRAY[93, 95, 96]) s`)
-		r := statusAt(t, db.Pool, now, StatusOptions{})
+		r := statusAt(t, db.Pool, now, Options{})
 		if r.Healthy || r.GapsTotal != 2 || len(r.Gaps) != 2 || r.Gaps[0] != (Gap{93, 93}) || r.Gaps[1] != (Gap{95, 96}) {
 			t.Fatalf("gaps = %d %+v, healthy %v", r.GapsTotal, r.Gaps, r.Healthy)
 		}
@@ -123,30 +117,30 @@ func TestStatusProblems(t *testing.T) {
 		}
 	})
 	t.Run("lag", func(t *testing.T) {
-		r := statusAt(t, db.Pool, now.Add(20*time.Minute), StatusOptions{ExpectedIntervals: map[string]time.Duration{}})
+		r := statusAt(t, db.Pool, now.Add(20*time.Minute), Options{ExpectedIntervals: map[string]time.Duration{}})
 		if r.Healthy || len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "pointer minute lags 21m0s (max 15m0s)") {
 			t.Fatalf("problems = %q", r.Problems)
 		}
 		// A backfill pointer far behind is reported, never a problem.
-		mustExec(t, db.Pool, `INSERT INTO replication_state (name, feed, seq, seq_timestamp) VALUES ('backfill-1', 'minute', 10, $1)`, now.Add(-48*time.Hour))
-		defer mustExec(t, db.Pool, `DELETE FROM replication_state WHERE name = 'backfill-1'`)
-		r = statusAt(t, db.Pool, now, StatusOptions{})
+		dbtest.Exec(t, db.Pool, `INSERT INTO replication_state (name, feed, seq, seq_timestamp) VALUES ('backfill-1', 'minute', 10, $1)`, now.Add(-48*time.Hour))
+		defer dbtest.Exec(t, db.Pool, `DELETE FROM replication_state WHERE name = 'backfill-1'`)
+		r = statusAt(t, db.Pool, now, Options{})
 		if !r.Healthy || len(r.Pointers) != 2 || r.Pointers[0].Name != "backfill-1" || r.Pointers[0].Live {
 			t.Fatalf("backfill pointer: healthy %v, %q, %+v", r.Healthy, r.Problems, r.Pointers)
 		}
 	})
 	t.Run("overdue", func(t *testing.T) {
-		mustExec(t, db.Pool, `INSERT INTO job_runs (run_id, job, started_at, finished_at, outcome, message) VALUES ('f1', 'publish', $1, $1, 'failed', 'write site: disk full')`, now)
-		defer mustExec(t, db.Pool, `DELETE FROM job_runs WHERE run_id = 'f1'`)
-		r := statusAt(t, db.Pool, now.Add(3*time.Minute), StatusOptions{MaxLag: time.Hour})
+		dbtest.Exec(t, db.Pool, `INSERT INTO job_runs (run_id, job, started_at, finished_at, outcome, message) VALUES ('f1', 'publish', $1, $1, 'failed', 'write site: disk full')`, now)
+		defer dbtest.Exec(t, db.Pool, `DELETE FROM job_runs WHERE run_id = 'f1'`)
+		r := statusAt(t, db.Pool, now.Add(3*time.Minute), Options{MaxLag: time.Hour})
 		if !r.Healthy {
 			t.Fatalf("4 minutes after the last success: %q", r.Problems)
 		}
-		r = statusAt(t, db.Pool, now.Add(7*time.Minute), StatusOptions{MaxLag: time.Hour})
+		r = statusAt(t, db.Pool, now.Add(7*time.Minute), Options{MaxLag: time.Hour})
 		if r.Healthy || len(r.Problems) != 2 || !strings.Contains(r.Problems[0], "job fetch last succeeded 8m0s ago (expected every 5m0s); last run ok") {
 			t.Fatalf("8 minutes after: %q", r.Problems)
 		}
-		r = statusAt(t, db.Pool, now.Add(10*time.Minute), StatusOptions{MaxLag: time.Hour})
+		r = statusAt(t, db.Pool, now.Add(10*time.Minute), Options{MaxLag: time.Hour})
 		var overdue []string
 		for _, j := range r.Jobs {
 			if j.Overdue {
@@ -165,7 +159,7 @@ func TestStatusProblems(t *testing.T) {
 		}
 	})
 	t.Run("never run", func(t *testing.T) {
-		opts := StatusOptions{ExpectedIntervals: map[string]time.Duration{"prune": 26 * time.Hour, "fetch": 0}}
+		opts := Options{ExpectedIntervals: map[string]time.Duration{"prune": 26 * time.Hour, "fetch": 0}}
 		r := statusAt(t, db.Pool, now, opts)
 		if !r.Healthy {
 			t.Fatalf("within the grace after install: %q", r.Problems)
@@ -179,7 +173,7 @@ func TestStatusProblems(t *testing.T) {
 		if prune == nil || prune.LastRun != nil || prune.Overdue || *prune.ExpectedIntervalSeconds != 26*3600 {
 			t.Fatalf("prune = %+v", prune)
 		}
-		r = statusAt(t, db.Pool, now.Add(3*time.Hour), StatusOptions{MaxLag: 24 * time.Hour, ExpectedIntervals: opts.ExpectedIntervals})
+		r = statusAt(t, db.Pool, now.Add(3*time.Hour), Options{MaxLag: 24 * time.Hour, ExpectedIntervals: opts.ExpectedIntervals})
 		if r.Healthy || len(r.Problems) != 1 || r.Problems[0] != "job prune has never run (expected every 26h0m0s)" {
 			t.Fatalf("problems = %q", r.Problems)
 		}
@@ -188,7 +182,7 @@ func TestStatusProblems(t *testing.T) {
 		down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
 		defer down.Close()
 		head := func(ctx context.Context) (uint64, time.Time, error) { return 0, time.Time{}, errors.New("planet: 503") }
-		r := statusAt(t, db.Pool, now, StatusOptions{InfluxURL: down.URL, Heads: map[string]HeadFunc{"minute": head}})
+		r := statusAt(t, db.Pool, now, Options{InfluxURL: down.URL, Heads: map[string]HeadFunc{"minute": head}})
 		if r.Healthy || len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "influxdb is not reachable") {
 			t.Fatalf("problems = %q", r.Problems)
 		}
@@ -197,7 +191,7 @@ func TestStatusProblems(t *testing.T) {
 		}
 		bad, _ := pgxpool.New(context.Background(), "postgres://nobody:x@127.0.0.1:1/none?connect_timeout=2")
 		defer bad.Close()
-		r = statusAt(t, bad, now, StatusOptions{})
+		r = statusAt(t, bad, now, Options{})
 		if r.Healthy || r.Database.Reachable || len(r.Problems) != 1 || !strings.HasPrefix(r.Problems[0], "database is not reachable") {
 			t.Fatalf("unreachable database: %+v", r)
 		}
@@ -210,7 +204,7 @@ func TestStatusInfluxReachable(t *testing.T) {
 	db := dbtest.PG(t)
 	now := time.Now().UTC()
 	healthy(t, db.Pool, now)
-	r := statusAt(t, db.Pool, now, StatusOptions{InfluxURL: u})
+	r := statusAt(t, db.Pool, now, Options{InfluxURL: u})
 	if !r.InfluxDB.Configured || !r.InfluxDB.Reachable || !r.Healthy {
 		t.Fatalf("influx %+v, problems %q", r.InfluxDB, r.Problems)
 	}
@@ -221,17 +215,17 @@ func TestStatusJSONSchema(t *testing.T) {
 	db := dbtest.PG(t)
 	now := time.Now().UTC()
 	healthy(t, db.Pool, now)
-	mustExec(t, db.Pool, `DELETE FROM diffs WHERE seq = 95`)
-	mustExec(t, db.Pool, `INSERT INTO job_runs (run_id, job, started_at, outcome) VALUES ('r1', 'prune', now(), 'running')`)
+	dbtest.Exec(t, db.Pool, `DELETE FROM diffs WHERE seq = 95`)
+	dbtest.Exec(t, db.Pool, `INSERT INTO job_runs (run_id, job, started_at, outcome) VALUES ('r1', 'prune', now(), 'running')`)
 	head := func(ctx context.Context) (uint64, time.Time, error) { return 103, now, nil }
-	r := statusAt(t, db.Pool, now.Add(time.Hour), StatusOptions{Heads: map[string]HeadFunc{"minute": head}})
+	r := statusAt(t, db.Pool, now.Add(time.Hour), Options{Heads: map[string]HeadFunc{"minute": head}})
 	if r.Healthy {
 		t.Fatal("want problems")
 	}
 	checkSchema(t, r)
 	// An empty database: every array is [] (never null) and every state is counted.
 	empty := dbtest.PG(t)
-	r = statusAt(t, empty.Pool, now, StatusOptions{})
+	r = statusAt(t, empty.Pool, now, Options{})
 	b := checkSchema(t, r)
 	for _, want := range []string{`"pointers": []`, `"gaps": []`, `"failed": []`, `"heads": []`, `"dropped": 0`} {
 		if !strings.Contains(string(b), want) {
@@ -241,7 +235,7 @@ func TestStatusJSONSchema(t *testing.T) {
 }
 
 // checkSchema validates the report's JSON against docs/status.schema.json.
-func checkSchema(t *testing.T, r *StatusReport) []byte {
+func checkSchema(t *testing.T, r *Report) []byte {
 	t.Helper()
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -307,8 +301,8 @@ func TestHeads(t *testing.T) {
 }
 
 func TestStatusNoSchema(t *testing.T) {
-	_, bare := bareDB(t)
-	r := statusAt(t, bare, time.Now(), StatusOptions{})
+	bare := dbtest.Bare(t)
+	r := statusAt(t, bare.Pool, time.Now(), Options{})
 	if r.Healthy || len(r.Problems) != 1 || r.Problems[0] != "database has no osmtrack schema: run osmtrack migrate" {
 		t.Fatalf("problems = %q", r.Problems)
 	}
@@ -321,7 +315,7 @@ func TestStatusJobRunsFromInflux(t *testing.T) {
 	ix := dbtest.InfluxDB(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	healthy(t, db.Pool, now)
-	mustExec(t, db.Pool, `DELETE FROM job_runs WHERE job = 'publish'`)
+	dbtest.Exec(t, db.Pool, `DELETE FROM job_runs WHERE job = 'publish'`)
 	rec := metrics.New(config.Metrics{URL: ix.URL, Token: ix.Token, Bucket: ix.Bucket, Timeout: config.Duration(5 * time.Second)}, slog.New(slog.DiscardHandler), nil)
 	ctx := context.Background()
 	point := func(outcome string, end time.Time, items int) {
@@ -333,7 +327,7 @@ func TestStatusJobRunsFromInflux(t *testing.T) {
 	if err := rec.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	opts := StatusOptions{InfluxURL: ix.URL, InfluxToken: ix.Token, InfluxBucket: ix.Bucket}
+	opts := Options{InfluxURL: ix.URL, InfluxToken: ix.Token, InfluxBucket: ix.Bucket}
 	r := statusAt(t, db.Pool, now, opts)
 	var pub *JobStatus
 	for i := range r.Jobs {
@@ -349,13 +343,13 @@ func TestStatusJobRunsFromInflux(t *testing.T) {
 		t.Fatalf("problems: %q", r.Problems)
 	}
 	checkSchema(t, r)
-	r = statusAt(t, db.Pool, now.Add(8*time.Minute), StatusOptions{InfluxURL: ix.URL, InfluxToken: ix.Token, InfluxBucket: ix.Bucket, MaxLag: time.Hour,
+	r = statusAt(t, db.Pool, now.Add(8*time.Minute), Options{InfluxURL: ix.URL, InfluxToken: ix.Token, InfluxBucket: ix.Bucket, MaxLag: time.Hour,
 		ExpectedIntervals: map[string]time.Duration{"publish": 10 * time.Minute}})
 	if r.Healthy || len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "job publish last succeeded 11m0s ago (expected every 10m0s); last run failed") {
 		t.Fatalf("problems: %q", r.Problems)
 	}
 	// Without the bucket (or InfluxDB) publish is a job that never ran.
-	r = statusAt(t, db.Pool, now, StatusOptions{InfluxURL: ix.URL})
+	r = statusAt(t, db.Pool, now, Options{InfluxURL: ix.URL})
 	for _, j := range r.Jobs {
 		if j.Job == "publish" && (j.LastRun != nil || j.Source != "") {
 			t.Errorf("publish without the bucket: %+v", j)
@@ -377,7 +371,7 @@ func TestStatusDocExample(t *testing.T) {
 	s = s[i+len("```json\n"):]
 	s = s[:strings.Index(s, "```")]
 	ValidateStatusJSON(t, []byte(s))
-	var r StatusReport
+	var r Report
 	if err := json.Unmarshal([]byte(s), &r); err != nil {
 		t.Fatal(err)
 	}
@@ -392,9 +386,9 @@ func TestStatusFuturePointerAndHeadBehind(t *testing.T) {
 	db := dbtest.PG(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	healthy(t, db.Pool, now)
-	mustExec(t, db.Pool, `UPDATE replication_state SET seq_timestamp = '2099-01-01T00:00:00Z' WHERE name = 'minute'`)
+	dbtest.Exec(t, db.Pool, `UPDATE replication_state SET seq_timestamp = '2099-01-01T00:00:00Z' WHERE name = 'minute'`)
 	head := func(ctx context.Context) (uint64, time.Time, error) { return 97, now, nil }
-	r := statusAt(t, db.Pool, now, StatusOptions{Heads: map[string]HeadFunc{"minute": head}})
+	r := statusAt(t, db.Pool, now, Options{Heads: map[string]HeadFunc{"minute": head}})
 	if r.Healthy || len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "pointer minute is dated 2099-01-01T00:00:00Z") ||
 		!strings.Contains(r.Problems[0], "in the future") || !strings.Contains(r.Problems[0], "--reset-to") {
 		t.Errorf("problems = %q", r.Problems)

@@ -1,4 +1,4 @@
-package ops
+package backup
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 	"github.com/osmtrack/osmtrack/etl/store"
 )
 
-// PostGISOptions configures BackupPostGIS and RestorePostGIS.
+// PostGISOptions configures PostGIS and RestorePostGIS.
 type PostGISOptions struct {
 	URL    string // the database (a read/write role that owns osmtrack's tables)
 	PGBin  string // folder of pg_dump and pg_restore; "" looks them up on PATH
@@ -183,11 +183,11 @@ func holdsData(ctx context.Context, q store.Querier) ([]string, error) {
 	return have, nil
 }
 
-// BackupPostGIS dumps osmtrack's tables (the public schema without PostGIS's own objects)
+// PostGIS dumps osmtrack's tables (the public schema without PostGIS's own objects)
 // with pg_dump -Fc into dir as osmtrack-postgis-<time>.dump, writes its manifest (row counts
 // taken in the dump's own snapshot, so they match it exactly) and rotates. It returns the
 // manifest and the dump's path.
-func BackupPostGIS(ctx context.Context, dir string, opts PostGISOptions) (*Manifest, string, error) {
+func PostGIS(ctx context.Context, dir string, opts PostGISOptions) (*Manifest, string, error) {
 	opts.defaults()
 	pgDump, err := opts.pgTool("pg_dump")
 	if err != nil {
@@ -326,7 +326,7 @@ func VerifyPostGIS(ctx context.Context, file string, opts PostGISOptions) (*Mani
 	return m, dump, nil
 }
 
-// RestorePostGIS restores a backup made by BackupPostGIS into the database at opts.URL.
+// RestorePostGIS restores a backup made by PostGIS into the database at opts.URL.
 //
 // It verifies the backup first (a *CorruptError, and the database untouched, when it fails),
 // refuses (*RefusedError) a database holding osmtrack data unless opts.Force and a backup of a

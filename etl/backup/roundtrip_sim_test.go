@@ -1,4 +1,4 @@
-package ops
+package backup
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/osmtrack/osmtrack/etl/metrics"
 	"github.com/osmtrack/osmtrack/etl/replication"
 	"github.com/osmtrack/osmtrack/etl/sim"
+	"github.com/osmtrack/osmtrack/etl/status"
 )
 
 // simPipeline fetches a simulated region's minutely diffs and changeset files through the real
@@ -97,17 +98,17 @@ func TestRoundTripSimulated(t *testing.T) {
 	}
 
 	bdir := t.TempDir()
-	_, dump, err := BackupPostGIS(ctx, bdir, PostGISOptions{URL: db.URL})
+	_, dump, err := PostGIS(ctx, bdir, PostGISOptions{URL: db.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, idir, err := BackupInflux(ctx, bdir, iopts)
+	_, idir, err := Influx(ctx, bdir, iopts)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// Drop the data.
-	mustExec(t, db.Pool, `DROP TABLE replication_state, diffs, elements, changesets, changeset_labels, analyses, job_runs CASCADE`)
+	dbtest.Exec(t, db.Pool, `DROP TABLE replication_state, diffs, elements, changesets, changeset_labels, analyses, job_runs CASCADE`)
 	if _, err := ix.Query("DROP DATABASE " + ix.Database); err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,10 @@ func TestRoundTripSimulated(t *testing.T) {
 	if after != minutes {
 		t.Errorf("%d diffs after continuing, want %d", after, minutes)
 	}
-	r := statusAt(t, db.Pool, time.Now(), StatusOptions{ExpectedIntervals: map[string]time.Duration{}, MaxLag: 1000 * 24 * time.Hour})
+	r, err := status.Collect(ctx, db.Pool, status.Options{ExpectedIntervals: map[string]time.Duration{}, MaxLag: 1000 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if r.GapsTotal != 0 || !r.Healthy {
 		t.Errorf("status after continuing: gaps %v, problems %q", r.Gaps, r.Problems)
 	}

@@ -1,4 +1,7 @@
-package ops
+// Package backup backs up and restores osmtrack's PostGIS database (pg_dump) and InfluxDB
+// database (influxd backup -portable): manifests with checksums and counts, verification,
+// restores that refuse to overwrite data, and rotation of daily and weekly backups.
+package backup
 
 import (
 	"crypto/sha256"

@@ -1,4 +1,4 @@
-package ops
+package status
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 )
 
 // WriteText writes the report for people: one section per part, problems last.
-func WriteText(w io.Writer, r *StatusReport) error {
+func WriteText(w io.Writer, r *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
 	ts := func(t *time.Time) string {

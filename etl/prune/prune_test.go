@@ -1,4 +1,4 @@
-package ops
+package prune
 
 import (
 	"context"
@@ -21,7 +21,7 @@ type elemKey struct {
 
 // fill60Days writes 60 days of pipeline data ending at now and returns what the windows of
 // TestPrune must remove.
-func fill60Days(t *testing.T, db *pgxpool.Pool, now time.Time) (want PruneResult, keepElems map[elemKey]bool) {
+func fill60Days(t *testing.T, db *pgxpool.Pool, now time.Time) (want Result, keepElems map[elemKey]bool) {
 	t.Helper()
 	ctx := context.Background()
 	var b pgx.Batch
@@ -116,8 +116,8 @@ func TestPrune(t *testing.T) {
 		return m
 	}
 	newestBefore := newest()
-	opts := PruneOptions{Changesets: 30 * day, Elements: 30 * day, Diffs: 45 * day, JobRuns: 14 * day, BatchSize: 37, Now: func() time.Time { return now }}
-	got, err := Prune(ctx, db.Pool, opts)
+	opts := Options{Changesets: 30 * day, Elements: 30 * day, Diffs: 45 * day, JobRuns: 14 * day, BatchSize: 37, Now: func() time.Time { return now }}
+	got, err := Run(ctx, db.Pool, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestPrune(t *testing.T) {
 		t.Errorf("%d analyses or labels of removed changesets remain", orphans)
 	}
 
-	again, err := Prune(ctx, db.Pool, opts)
+	again, err := Run(ctx, db.Pool, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestPrune(t *testing.T) {
 		t.Errorf("second run removed %+v", again)
 	}
 	// Zero windows keep everything.
-	if r, err := Prune(ctx, db.Pool, PruneOptions{Now: func() time.Time { return now.Add(365 * day) }}); err != nil || r.Total() != 0 {
+	if r, err := Run(ctx, db.Pool, Options{Now: func() time.Time { return now.Add(365 * day) }}); err != nil || r.Total() != 0 {
 		t.Errorf("prune with no windows: %+v %v", r, err)
 	}
 }
@@ -192,7 +192,7 @@ func TestPruneUserCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := Prune(ctx, db.Pool, PruneOptions{Now: func() time.Time { return now }})
+	got, err := Run(ctx, db.Pool, Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestPruneUserCache(t *testing.T) {
 	if got.UserCache != 3 || left != 3 || oldest.Format("2006-01-02") != "2026-11-20" {
 		t.Fatalf("removed %d, left %d from %s; want 3 removed and 2026-11-20..22 kept", got.UserCache, left, oldest)
 	}
-	if again, _ := Prune(ctx, db.Pool, PruneOptions{Now: func() time.Time { return now }}); again.Total() != 0 {
+	if again, _ := Run(ctx, db.Pool, Options{Now: func() time.Time { return now }}); again.Total() != 0 {
 		t.Fatalf("second run removed %+v", again)
 	}
 }

@@ -1,6 +1,8 @@
-// Package ops holds the operational tools of osmtrack: the status report (and its strict
-// check), backups and restores of PostGIS and InfluxDB with manifests and rotation, and prune.
-package ops
+// Package status builds osmtrack's status report: replication pointers against their feeds'
+// heads, gaps, changeset states, job runs (from PostgreSQL and InfluxDB) and the problems that
+// make `status --strict` fail. `osmtrack status` prints it and publish renders its status page
+// from it.
+package status
 
 import (
 	"context"
@@ -29,10 +31,10 @@ var DefaultExpectedIntervals = map[string]time.Duration{
 	"publish": 10 * time.Minute,
 }
 
-// StatusReport is the state of the pipeline: `osmtrack status` prints it (text or JSON), and
+// Report is the state of the pipeline: `osmtrack status` prints it (text or JSON), and
 // publish renders its status page from it. docs/operations.md documents the JSON shape and
 // docs/status.schema.json is its JSON Schema.
-type StatusReport struct {
+type Report struct {
 	GeneratedAt   time.Time         `json:"generated_at"`
 	Healthy       bool              `json:"healthy"`  // no problems: `status --strict` exits 0
 	Problems      []string          `json:"problems"` // why `status --strict` fails; never null
@@ -123,8 +125,8 @@ type JobStatus struct {
 // HeadFunc fetches the head (sequence and timestamp) of a replication feed.
 type HeadFunc func(ctx context.Context) (seq uint64, ts time.Time, err error)
 
-// StatusOptions configures Status. Every field is optional.
-type StatusOptions struct {
+// Options configures Status. Every field is optional.
+type Options struct {
 	// Heads fetch the head of each feed ("minute", "changesets"); nil entries are skipped.
 	Heads map[string]HeadFunc
 	// InfluxURL is pinged (GET /ping, which needs no credentials) when not empty.
@@ -153,7 +155,7 @@ type StatusOptions struct {
 	Now func() time.Time
 }
 
-func (o *StatusOptions) defaults() {
+func (o *Options) defaults() {
 	if o.MaxLag <= 0 {
 		o.MaxLag = 15 * time.Minute
 	}
@@ -183,10 +185,10 @@ func (o *StatusOptions) defaults() {
 // Status builds the report. Failures to reach PostGIS, InfluxDB or a feed are part of the
 // report (as problems, or as a head's error), not errors: the returned error is non-nil only
 // when ctx ends.
-func Status(ctx context.Context, db *pgxpool.Pool, opts StatusOptions) (*StatusReport, error) {
+func Collect(ctx context.Context, db *pgxpool.Pool, opts Options) (*Report, error) {
 	opts.defaults()
 	now := opts.Now().UTC()
-	r := &StatusReport{
+	r := &Report{
 		GeneratedAt:   now,
 		Problems:      []string{},
 		Warnings:      []string{},
@@ -265,7 +267,7 @@ func Status(ctx context.Context, db *pgxpool.Pool, opts StatusOptions) (*StatusR
 	return r.finish(ctx)
 }
 
-func (r *StatusReport) finish(ctx context.Context) (*StatusReport, error) {
+func (r *Report) finish(ctx context.Context) (*Report, error) {
 	if err := ctx.Err(); err != nil {
 		return r, err
 	}
@@ -273,15 +275,15 @@ func (r *StatusReport) finish(ctx context.Context) (*StatusReport, error) {
 	return r, nil
 }
 
-func (r *StatusReport) warning(format string, args ...any) {
+func (r *Report) warning(format string, args ...any) {
 	r.Warnings = append(r.Warnings, fmt.Sprintf(format, args...))
 }
 
-func (r *StatusReport) problem(format string, args ...any) {
+func (r *Report) problem(format string, args ...any) {
 	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
 }
 
-func (r *StatusReport) pointers(ctx context.Context, db *pgxpool.Pool, opts StatusOptions, heads map[string]uint64, now time.Time, since *time.Time) {
+func (r *Report) pointers(ctx context.Context, db *pgxpool.Pool, opts Options, heads map[string]uint64, now time.Time, since *time.Time) {
 	rows, err := db.Query(ctx, `SELECT name, feed, seq, seq_timestamp, updated_at FROM replication_state ORDER BY name`)
 	if err != nil {
 		r.problem("database: replication_state: %v", err)
@@ -345,7 +347,7 @@ func (r *StatusReport) pointers(ctx context.Context, db *pgxpool.Pool, opts Stat
 	}
 }
 
-func (r *StatusReport) gaps(ctx context.Context, db *pgxpool.Pool, opts StatusOptions) {
+func (r *Report) gaps(ctx context.Context, db *pgxpool.Pool, opts Options) {
 	rows, err := db.Query(ctx, `
 		SELECT seq + 1, next - 1, count(*) OVER ()
 		FROM (SELECT seq, lead(seq) OVER (ORDER BY seq) AS next FROM diffs) d
@@ -386,7 +388,7 @@ func (r *StatusReport) gaps(ctx context.Context, db *pgxpool.Pool, opts StatusOp
 	}
 }
 
-func (r *StatusReport) changesets(ctx context.Context, db *pgxpool.Pool, opts StatusOptions) {
+func (r *Report) changesets(ctx context.Context, db *pgxpool.Pool, opts Options) {
 	rows, err := db.Query(ctx, `SELECT state, count(*) FROM changesets GROUP BY state`)
 	if err != nil {
 		r.problem("database: changesets: %v", err)
@@ -430,7 +432,7 @@ func (r *StatusReport) changesets(ctx context.Context, db *pgxpool.Pool, opts St
 	r.Failed = fs
 }
 
-func (r *StatusReport) jobs(ctx context.Context, db *pgxpool.Pool, opts StatusOptions, now time.Time, since *time.Time) {
+func (r *Report) jobs(ctx context.Context, db *pgxpool.Pool, opts Options, now time.Time, since *time.Time) {
 	byJob := map[string]*JobStatus{}
 	get := func(job string) *JobStatus {
 		if j, ok := byJob[job]; ok {
@@ -564,7 +566,7 @@ func roundDur(sec float64) time.Duration {
 	return time.Duration(sec * float64(time.Second)).Round(time.Second)
 }
 
-func pingInflux(ctx context.Context, opts StatusOptions) InfluxStatus {
+func pingInflux(ctx context.Context, opts Options) InfluxStatus {
 	var s InfluxStatus
 	if opts.InfluxURL == "" {
 		return s
@@ -595,7 +597,7 @@ func pingInflux(ctx context.Context, opts StatusOptions) InfluxStatus {
 
 // influxJobRuns reads the last job_run point of job (any outcome) and the time of its last ok
 // one from InfluxDB (InfluxQL /query; 1.8, or 2.x through its v1 compatibility API).
-func influxJobRuns(ctx context.Context, opts StatusOptions, job string) (*JobRun, *time.Time, error) {
+func influxJobRuns(ctx context.Context, opts Options, job string) (*JobRun, *time.Time, error) {
 	db, rp, _ := strings.Cut(opts.InfluxBucket, "/")
 	from := metrics.QuoteIdent(db) + "."
 	if rp != "" {

@@ -1,4 +1,4 @@
-package ops
+package status
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 )
 
 // FeedHeads returns the head fetchers of the minutely and the changeset feeds named in cfg,
-// for StatusOptions.Heads. They try once (no retries): a status must answer when a feed is down.
+// for Options.Heads. They try once (no retries): a status must answer when a feed is down.
 func FeedHeads(cfg config.OSM, version string, log *slog.Logger) map[string]HeadFunc {
 	ro := replication.OptionsFrom(cfg, version, log)
 	ro.Retries = 0

@@ -1,4 +1,4 @@
-package ops
+package backup
 
 import (
 	"fmt"
@@ -17,8 +17,8 @@ type Backup struct {
 	Manifest string    // the manifest's path
 }
 
-// ListBackups returns the complete backups (those with a manifest) of kind in dir, newest first.
-func ListBackups(dir, kind string) ([]Backup, error) {
+// List returns the complete backups (those with a manifest) of kind in dir, newest first.
+func List(dir, kind string) ([]Backup, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -66,7 +66,7 @@ func Rotate(dir, kind string, daily, weekly int) ([]string, error) {
 	if daily <= 0 && weekly <= 0 {
 		return nil, nil
 	}
-	bs, err := ListBackups(dir, kind)
+	bs, err := List(dir, kind)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package ops
+package backup
 
 import (
 	"os"
@@ -31,7 +31,7 @@ func TestRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	left, err := ListBackups(dir, "postgis")
+	left, err := List(dir, "postgis")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,7 @@
-package ops
+// Package prune applies the retention windows: old changesets (their analyses and labels
+// cascade), element versions other than an element's newest (through etl/elements), diffs, job
+// runs and the OSM user cache, in short batched transactions.
+package prune
 
 import (
 	"context"
@@ -12,8 +15,8 @@ import (
 	"github.com/osmtrack/osmtrack/etl/elements"
 )
 
-// PruneOptions are the retention windows. A zero window keeps that table whole.
-type PruneOptions struct {
+// Options are the retention windows. A zero window keeps that table whole.
+type Options struct {
 	Changesets time.Duration // changesets (their analyses, labels and changeset_diffs cascade) by coalesce(closed_at, created_at, first_seen)
 	Elements   time.Duration // element versions by ts, never an element's newest version (fetch.retention)
 	Diffs      time.Duration // diffs by seq_timestamp
@@ -23,8 +26,8 @@ type PruneOptions struct {
 	Log        *slog.Logger
 }
 
-// PruneResult counts the rows removed.
-type PruneResult struct {
+// Result counts the rows removed.
+type Result struct {
 	Changesets int64 `json:"changesets"`
 	Analyses   int64 `json:"analyses"` // cascaded
 	Labels     int64 `json:"labels"`   // cascaded
@@ -35,7 +38,7 @@ type PruneResult struct {
 }
 
 // Total is the number of rows removed, cascaded ones included.
-func (r PruneResult) Total() int64 {
+func (r Result) Total() int64 {
 	return r.Changesets + r.Analyses + r.Labels + r.Elements + r.Diffs + r.JobRuns + r.UserCache
 }
 
@@ -47,7 +50,7 @@ const userCacheDays = 2
 // batch its own statement, so no lock is held for long and a run can be interrupted at any
 // point (the next run carries on). The windows are measured from one "now" for the whole run.
 // Published pages are not touched: publish removes the pages of changesets past its window.
-func Prune(ctx context.Context, db *pgxpool.Pool, opts PruneOptions) (PruneResult, error) {
+func Run(ctx context.Context, db *pgxpool.Pool, opts Options) (Result, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 5000
 	}
@@ -58,7 +61,7 @@ func Prune(ctx context.Context, db *pgxpool.Pool, opts PruneOptions) (PruneResul
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	now := opts.Now()
-	var res PruneResult
+	var res Result
 	// batch calls run until it says there is no more; run returns the rows it deleted.
 	batch := func(what string, window time.Duration, run func(cutoff time.Time) (n int64, more bool, err error)) error {
 		if window <= 0 {

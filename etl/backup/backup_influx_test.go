@@ -1,4 +1,4 @@
-package ops
+package backup
 
 import (
 	"context"
@@ -74,7 +74,7 @@ func TestInfluxRoundTrip(t *testing.T) {
 		t.Fatalf("fixture counts: %d series, %v", series, fields)
 	}
 	dir := t.TempDir()
-	m, bdir, err := BackupInflux(ctx, dir, opts)
+	m, bdir, err := Influx(ctx, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestInfluxRestoreCorrupt(t *testing.T) {
 	ctx := context.Background()
 	ix, opts, _ := influxFixture(t)
 	dir := t.TempDir()
-	m, bdir, err := BackupInflux(ctx, dir, opts)
+	m, bdir, err := Influx(ctx, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package ops
+package backup
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/osmtrack/osmtrack/etl/metrics"
 )
 
-// InfluxOptions configures BackupInflux and RestoreInflux (InfluxDB 1.8: influxd backup and
+// InfluxOptions configures Influx and RestoreInflux (InfluxDB 1.8: influxd backup and
 // restore -portable over the RPC port, InfluxQL over HTTP).
 type InfluxOptions struct {
 	URL      string // HTTP API, e.g. http://influxdb:8086
@@ -169,10 +169,10 @@ func (o *InfluxOptions) influxd(ctx context.Context, args ...string) error {
 	return err
 }
 
-// BackupInflux backs up database opts.Database with influxd backup -portable into
+// Influx backs up database opts.Database with influxd backup -portable into
 // dir/osmtrack-influxdb-<time>/, with a manifest.json holding the series and value counts,
 // the users' grants on the database and every file's size and sha256, then rotates.
-func BackupInflux(ctx context.Context, dir string, opts InfluxOptions) (*Manifest, string, error) {
+func Influx(ctx context.Context, dir string, opts InfluxOptions) (*Manifest, string, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, "", err
 	}
@@ -259,7 +259,7 @@ func VerifyInflux(dir string) (*Manifest, error) {
 	return m, nil
 }
 
-// RestoreInflux restores a backup made by BackupInflux into opts.Database (default: the
+// RestoreInflux restores a backup made by Influx into opts.Database (default: the
 // backup's database).
 //
 // It verifies the backup (a *CorruptError, nothing touched, when it fails) and refuses

@@ -1,10 +1,9 @@
-package ops
+package backup
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,32 +102,8 @@ func tableSums(t testing.TB, db *pgxpool.Pool) map[string]string {
 // bareDB creates a database from the PostGIS template without osmtrack's schema.
 func bareDB(t *testing.T) (string, *pgxpool.Pool) {
 	t.Helper()
-	base := dbtest.Require(t, dbtest.EnvPG)[0]
-	ctx := context.Background()
-	name := fmt.Sprintf("osmtrack_test_bare_%d", time.Now().UnixNano())
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE osmtrack_template"); err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
-	pool, err := store.Open(ctx, u.String(), 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		pool.Close()
-		c, err := pgx.Connect(context.Background(), base)
-		if err == nil {
-			c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(context.Background())
-		}
-	})
-	return u.String(), pool
+	db := dbtest.Bare(t)
+	return db.URL, db.Pool
 }
 
 func TestPostGISRoundTrip(t *testing.T) {
@@ -137,7 +112,7 @@ func TestPostGISRoundTrip(t *testing.T) {
 	fillPostGIS(t, src.Pool)
 	want := tableSums(t, src.Pool)
 	dir := t.TempDir()
-	m, dump, err := BackupPostGIS(ctx, dir, PostGISOptions{URL: src.URL, Version: "test", Daily: 7, Weekly: 4})
+	m, dump, err := PostGIS(ctx, dir, PostGISOptions{URL: src.URL, Version: "test", Daily: 7, Weekly: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +171,7 @@ func TestPostGISRestoreRefusesData(t *testing.T) {
 	src := dbtest.PG(t)
 	fillPostGIS(t, src.Pool)
 	dir := t.TempDir()
-	_, dump, err := BackupPostGIS(ctx, dir, PostGISOptions{URL: src.URL})
+	_, dump, err := PostGIS(ctx, dir, PostGISOptions{URL: src.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +198,7 @@ func TestPostGISRestoreCorrupt(t *testing.T) {
 	src := dbtest.PG(t)
 	fillPostGIS(t, src.Pool)
 	dir := t.TempDir()
-	_, dump, err := BackupPostGIS(ctx, dir, PostGISOptions{URL: src.URL})
+	_, dump, err := PostGIS(ctx, dir, PostGISOptions{URL: src.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +208,7 @@ func TestPostGISRestoreCorrupt(t *testing.T) {
 	}
 	// The target holds data and --force is given: only verification stands between it and the file.
 	target := dbtest.PG(t)
-	mustExec(t, target.Pool, `INSERT INTO replication_state (name, seq) VALUES ('minute', 42)`)
+	dbtest.Exec(t, target.Pool, `INSERT INTO replication_state (name, seq) VALUES ('minute', 42)`)
 	before := tableSums(t, target.Pool)
 	restore := func() error {
 		_, err := RestorePostGIS(ctx, dump, PostGISOptions{URL: target.URL, Force: true})
@@ -305,13 +280,13 @@ func TestPostGISRestoreOlderSchema(t *testing.T) {
 	if len(ms) < 2 {
 		t.Skip("only one migration: no older schema to restore")
 	}
-	mustExec(t, old, ms[0].SQL)
-	mustExec(t, old, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
-	mustExec(t, old, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, ms[0].Version, ms[0].Name)
-	mustExec(t, old, `INSERT INTO replication_state (name, seq, seq_timestamp) VALUES ('minute', 77, now())`)
-	mustExec(t, old, `INSERT INTO changesets (id, state) VALUES (1, 'new'), (2, 'done')`)
+	dbtest.Exec(t, old, ms[0].SQL)
+	dbtest.Exec(t, old, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
+	dbtest.Exec(t, old, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, ms[0].Version, ms[0].Name)
+	dbtest.Exec(t, old, `INSERT INTO replication_state (name, seq, seq_timestamp) VALUES ('minute', 77, now())`)
+	dbtest.Exec(t, old, `INSERT INTO changesets (id, state) VALUES (1, 'new'), (2, 'done')`)
 	dir := t.TempDir()
-	m, dump, err := BackupPostGIS(ctx, dir, PostGISOptions{URL: oldURL})
+	m, dump, err := PostGIS(ctx, dir, PostGISOptions{URL: oldURL})
 	if err != nil {
 		t.Fatal(err)
 	}
