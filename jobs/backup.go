@@ -6,8 +6,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/osmtrack/osmtrack/etl/config"
 	"github.com/osmtrack/osmtrack/etl/backup"
+	"github.com/osmtrack/osmtrack/etl/config"
 	"github.com/osmtrack/osmtrack/etl/step"
 )
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"github.com/osmtrack/osmtrack/etl/metrics"
 	"github.com/osmtrack/osmtrack/etl/site"
 	"github.com/osmtrack/osmtrack/etl/status"
 	"github.com/osmtrack/osmtrack/etl/step"
@@ -46,8 +47,9 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer a.close(ctx)
 	opts := site.Options{Out: *out, Full: *full, LeafletDir: leaflet, Overlap: cfg.Publish.Overlap.D(), Status: publishStatus(a, *noHead)}
 	if cfg.Metrics.Enabled() {
-		opts.Runs = func(ctx context.Context) ([]site.MetricRun, error) {
-			return site.InfluxRuns(ctx, cfg.Metrics, 3, &http.Client{Timeout: cfg.Metrics.Timeout.D()})
+		influx := metrics.Reader{URL: cfg.Metrics.URL, Auth: cfg.Metrics.Reader(), Client: &http.Client{Timeout: cfg.Metrics.Timeout.D()}, MaxBody: 4 << 20}
+		opts.Runs = func(ctx context.Context) ([]metrics.Run, error) {
+			return influx.RecentRuns(ctx, cfg.Metrics.Bucket, 3)
 		}
 	}
 	// Publish's role can only read: no job_runs row.

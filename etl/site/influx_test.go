@@ -31,7 +31,8 @@ func TestInfluxRunsOnStatusPage(t *testing.T) {
 	if err := rec.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	runs, err := InfluxRuns(ctx, m, 3, nil)
+	reader := metrics.Reader{URL: m.URL, Auth: m.Reader()}
+	runs, err := reader.RecentRuns(ctx, m.Bucket, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestInfluxRunsOnStatusPage(t *testing.T) {
 	}
 	out := t.TempDir()
 	_, err = Publish(ctx, db.Pool, testConfig(t), Options{Out: out, LeafletDir: leafletForTest(t),
-		Runs: func(ctx context.Context) ([]MetricRun, error) { return InfluxRuns(ctx, m, 3, nil) }})
+		Runs: func(ctx context.Context) ([]metrics.Run, error) { return reader.RecentRuns(ctx, m.Bucket, 3) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestInfluxRunsOnStatusPage(t *testing.T) {
 	// A wrong password is shown on the page, not a failed publish.
 	bad := m
 	bad.Token = "admin:wrong"
-	if _, err := InfluxRuns(ctx, bad, 3, nil); err == nil {
+	if _, err := (metrics.Reader{URL: bad.URL, Auth: bad.Reader()}).RecentRuns(ctx, bad.Bucket, 3); err == nil {
 		t.Error("wrong credentials accepted")
 	}
 }

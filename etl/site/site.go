@@ -29,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/osmtrack/osmtrack/etl/config"
+	"github.com/osmtrack/osmtrack/etl/metrics"
 	"github.com/osmtrack/osmtrack/etl/region"
 	"github.com/osmtrack/osmtrack/etl/status"
 	assets "github.com/osmtrack/osmtrack/site"
@@ -50,8 +51,8 @@ type Options struct {
 	// Status builds the status page's report; nil leaves the page saying it is unavailable.
 	Status func(ctx context.Context) (*status.Report, error)
 	// Runs lists recent runs from InfluxDB's job_run measurement for the status page (see
-	// InfluxRuns); nil leaves that part out.
-	Runs func(ctx context.Context) ([]MetricRun, error)
+	// metrics.Reader.RecentRuns); nil leaves that part out.
+	Runs func(ctx context.Context) ([]metrics.Run, error)
 	// Overlap is subtracted from the previous run's snapshot time when looking for changed
 	// changesets, so that transactions still open at that time are not missed (default 10m).
 	Overlap time.Duration
@@ -999,7 +1000,7 @@ func (p *publisher) renderOthers(ctx context.Context, center string, zoom int, b
 		Error     string
 		States    []kv
 		Published int
-		Runs      []MetricRun
+		Runs      []metrics.Run
 		RunsError string
 		HasRuns   bool
 	}{Now: p.site.Generated, Published: len(p.entries)}

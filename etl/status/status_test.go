@@ -45,7 +45,6 @@ func healthy(t *testing.T, db *pgxpool.Pool, now time.Time) {
 	_ = ctx
 }
 
-
 func statusAt(t *testing.T, db *pgxpool.Pool, now time.Time, opts Options) *Report {
 	t.Helper()
 	opts.Now = func() time.Time { return now }
