@@ -7,9 +7,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/osmtrack/osmtrack/etl/config"
 	"github.com/osmtrack/osmtrack/etl/fetch"
-	"github.com/osmtrack/osmtrack/etl/osmchange"
 	"github.com/osmtrack/osmtrack/etl/region"
 	"github.com/osmtrack/osmtrack/etl/replication"
 	"github.com/osmtrack/osmtrack/etl/step"
@@ -127,7 +125,7 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	feed := replication.NewFeed(baseURL, kind, newReplicationClient(a.cfg, a.log))
-	fe := &fetch.Fetcher{DB: a.db, Feed: feed, Regions: regions, Metrics: a.metrics, Log: a.log, Limits: fetchLimits(a.cfg.OSM),
+	fe := &fetch.Fetcher{DB: a.db, Feed: feed, Regions: regions, Metrics: a.metrics, Log: a.log, Limits: fetch.LimitsFrom(a.cfg.OSM),
 		MaxSkew: a.cfg.Fetch.MaxClockSkew.D()}
 	if !*changesets && !*noAPI && len(regions) > 0 {
 		// The API fill: locations a keep decision needs and neither the diff nor the store has.
@@ -180,13 +178,6 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return err
 	})
-}
-
-// fetchLimits are the limits of osm.max_* on one replication file.
-func fetchLimits(c config.OSM) fetch.Limits {
-	return fetch.Limits{MaxUncompressedBytes: c.MaxUncompressedBytes, Decode: osmchange.Limits{
-		MaxElements: c.MaxElements, MaxTags: c.MaxTags, MaxValueBytes: c.MaxValueBytes,
-		MaxWayNodes: c.MaxWayNodes, MaxMembers: c.MaxMembers}}
 }
 
 // resetPointer is fetch --reset-to: under the pointer's lock, so that no run moves it meanwhile.

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/osmtrack/osmtrack/etl/config"
 	"github.com/osmtrack/osmtrack/etl/metrics"
 	"github.com/osmtrack/osmtrack/etl/osmchange"
 	"github.com/osmtrack/osmtrack/etl/region"
@@ -90,6 +91,13 @@ func (f *Fetcher) ResetPointer(ctx context.Context, name string, seq uint64) (ol
 type Limits struct {
 	MaxUncompressedBytes int64            // after gunzip (osm.max_uncompressed_bytes)
 	Decode               osmchange.Limits // elements, tags, values, way nodes, members
+}
+
+// LimitsFrom are the limits of osm.max_* on one replication file.
+func LimitsFrom(c config.OSM) Limits {
+	return Limits{MaxUncompressedBytes: c.MaxUncompressedBytes, Decode: osmchange.Limits{
+		MaxElements: c.MaxElements, MaxTags: c.MaxTags, MaxValueBytes: c.MaxValueBytes,
+		MaxWayNodes: c.MaxWayNodes, MaxMembers: c.MaxMembers}}
 }
 
 // Options says what one run does.
