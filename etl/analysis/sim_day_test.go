@@ -13,12 +13,14 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/paulmach/osm"
 
 	"github.com/osmtrack/osmtrack/etl/config"
+	"github.com/osmtrack/osmtrack/etl/osmapi"
 	"github.com/osmtrack/osmtrack/etl/sim"
 )
 
@@ -38,25 +40,84 @@ var allReasonCodes = []string{
 // base world and every diff in the store, as fetch fills it; user details from the simulator's
 // API), gives every reason code the analysis knows at least once, and no other.
 func TestSimulatedDayReasons(t *testing.T) {
+	day := simulatedDay(t)
+	first := map[string]int64{} // code → first changeset that gave it
+	for i, id := range day.ids {
+		for _, code := range day.docs[i].ReasonCodes() {
+			if _, ok := first[code]; !ok {
+				first[code] = id
+			}
+		}
+	}
+	t.Logf("%d changesets analysed; first changeset per reason: %v", len(day.ids), first)
+	for _, code := range allReasonCodes {
+		if _, ok := first[code]; !ok {
+			t.Errorf("no changeset of the simulated region day gave reason %s", code)
+		}
+	}
+	for code, id := range first {
+		if !slices.Contains(allReasonCodes, code) {
+			t.Errorf("changeset %d: reason %s is not in allReasonCodes (add it there and to scripts/demo.sh)", id, code)
+		}
+	}
+}
+
+// simDay is the region day of scripts/demo.sh analysed changeset by changeset (see
+// simulatedDay): the changeset ids in order and their documents.
+type simDay struct {
+	ids  []int64
+	docs []*Document
+}
+
+var (
+	simDayOnce sync.Once
+	simDayVal  simDay
+	simDayErr  error
+)
+
+// simulatedDay analyses the region day that scripts/demo.sh generates (profile region, 1440
+// minutes, seed 1), changeset by changeset in id order, from the simulator's own data in memory
+// (the base world and every diff in the store, as fetch fills it; user details from the
+// simulator's API). Once per test binary.
+func simulatedDay(t *testing.T) simDay {
+	t.Helper()
+	simDayOnce.Do(func() { simDayVal, simDayErr = analyseSimulatedDay() })
+	if simDayErr != nil {
+		t.Fatal(simDayErr)
+	}
+	return simDayVal
+}
+
+func analyseSimulatedDay() (simDay, error) {
 	ctx := context.Background()
-	dir := t.TempDir()
+	dir, err := os.MkdirTemp("", "analysis-simday-")
+	if err != nil {
+		return simDay{}, err
+	}
+	defer os.RemoveAll(dir)
 	st, err := sim.Generate(ctx, sim.Options{Profile: sim.ProfileRegion, Minutes: 1440, Seed: 1, Out: dir})
 	if err != nil {
-		t.Fatal(err)
+		return simDay{}, err
 	}
 
 	// The element store: the base world and every diff; the changesets' elements from the diffs.
 	store := NewMemStore(nil)
-	base := readGz(t, filepath.Join(dir, "api/base.osm.gz"), DecodeElements)
+	base, err := readGzFile(filepath.Join(dir, "api/base.osm.gz"), DecodeElements)
+	if err != nil {
+		return simDay{}, err
+	}
 	if err := store.Put(ctx, base); err != nil {
-		t.Fatal(err)
+		return simDay{}, err
 	}
 	elems := map[int64][]Elem{}
 	for seq := st.StartSeq; seq <= st.EndSeq; seq++ {
 		p := filepath.Join(dir, "replication/minute", fmt.Sprintf("%03d/%03d/%03d.osc.gz", seq/1000000, seq/1000%1000, seq%1000))
-		es := readGz(t, p, DecodeElements)
+		es, err := readGzFile(p, DecodeElements)
+		if err != nil {
+			return simDay{}, err
+		}
 		if err := store.Put(ctx, es); err != nil {
-			t.Fatal(err)
+			return simDay{}, err
 		}
 		for _, e := range es {
 			elems[e.Changeset] = append(elems[e.Changeset], e)
@@ -74,13 +135,16 @@ func TestSimulatedDayReasons(t *testing.T) {
 	})
 	sort.Strings(files) // zero-padded: file order
 	for _, p := range files {
-		o := readGz(t, p, func(r io.Reader, name string) (*osm.OSM, error) {
+		o, err := readGzFile(p, func(r io.Reader, name string) (*osm.OSM, error) {
 			var o osm.OSM
 			if err := xml.NewDecoder(r).Decode(&o); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 			return &o, nil
 		})
+		if err != nil {
+			return simDay{}, err
+		}
 		for _, c := range o.Changesets {
 			metas[int64(c.ID)] = c
 		}
@@ -88,63 +152,47 @@ func TestSimulatedDayReasons(t *testing.T) {
 
 	h, err := sim.NewServer(dir, sim.Faults{})
 	if err != nil {
-		t.Fatal(err)
+		return simDay{}, err
 	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	client := apiClient(t, srv.URL+"/api/0.6/")
+	client, err := osmapi.New(osmapi.Options{BaseURL: srv.URL + "/api/0.6/", RequestsPerSecond: 10000, Burst: 100, Backoff: time.Millisecond, Retries: 1, UserAgent: "osmtrack-test"})
+	if err != nil {
+		return simDay{}, err
+	}
 	a := &Analyzer{Config: config.Default().Analyse, Store: store, API: client, Users: client, UserCache: store, Log: quiet}
 
-	ids := make([]int64, 0, len(elems))
+	var day simDay
 	for id := range elems {
-		ids = append(ids, id)
+		day.ids = append(day.ids, id)
 	}
-	slices.Sort(ids)
-	first := map[string]int64{} // code → first changeset that gave it
-	for _, id := range ids {
+	slices.Sort(day.ids)
+	for _, id := range day.ids {
 		c := metas[id]
 		if c == nil {
-			t.Fatalf("changeset %d has elements but no metadata", id)
+			return simDay{}, fmt.Errorf("changeset %d has elements but no metadata", id)
 		}
 		d, _, err := a.Analyse(ctx, Input{Meta: simMeta(c, len(elems[id])), Elems: elems[id]})
 		if err != nil {
-			t.Fatalf("changeset %d: %v", id, err)
+			return simDay{}, fmt.Errorf("changeset %d: %w", id, err)
 		}
-		for _, code := range d.ReasonCodes() {
-			if _, ok := first[code]; !ok {
-				first[code] = id
-			}
-		}
+		day.docs = append(day.docs, d)
 	}
-	t.Logf("%d changesets analysed; first changeset per reason: %v", len(ids), first)
-	for _, code := range allReasonCodes {
-		if _, ok := first[code]; !ok {
-			t.Errorf("no changeset of the simulated region day gave reason %s", code)
-		}
-	}
-	for code, id := range first {
-		if !slices.Contains(allReasonCodes, code) {
-			t.Errorf("changeset %d: reason %s is not in allReasonCodes (add it there and to scripts/demo.sh)", id, code)
-		}
-	}
+	return day, nil
 }
 
-func readGz[T any](t *testing.T, path string, decode func(io.Reader, string) (T, error)) T {
-	t.Helper()
+func readGzFile[T any](path string, decode func(io.Reader, string) (T, error)) (T, error) {
+	var zero T
 	f, err := os.Open(path)
 	if err != nil {
-		t.Fatal(err)
+		return zero, err
 	}
 	defer f.Close()
 	zr, err := gzip.NewReader(f)
 	if err != nil {
-		t.Fatalf("%s: %v", path, err)
+		return zero, fmt.Errorf("%s: %w", path, err)
 	}
-	v, err := decode(zr, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
+	return decode(zr, path)
 }
 
 // simMeta is what /api/0.6/changeset/ID says, from the changeset feed's record.

@@ -118,7 +118,7 @@ func (m *MemStore) Put(_ context.Context, elems []Elem) error {
 	return nil
 }
 
-// WaysWithNodes implements WayFinder (newest held version of each way).
+// WaysWithNodes implements WayFinder (newest held version of each way, by id).
 func (m *MemStore) WaysWithNodes(_ context.Context, nodes []int64) ([]Elem, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -139,6 +139,7 @@ func (m *MemStore) WaysWithNodes(_ context.Context, nodes []int64) ([]Elem, erro
 			}
 		}
 	}
+	SortElems(out) // by id, as PGStore answers
 	return out, nil
 }
 
