@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,6 +14,34 @@ import (
 type Backfill struct {
 	FromSeq, ToSeq   uint64
 	FromTime, ToTime string
+}
+
+// Active says whether any end of a backfill is given.
+func (b Backfill) Active() bool {
+	return b.FromSeq > 0 || b.FromTime != "" || b.ToSeq > 0 || b.ToTime != ""
+}
+
+// Check reports a range that cannot be resolved, before any feed is asked: both or neither
+// start, both ends, an end before the start, a time that ParseStart does not read.
+func (b Backfill) Check(now time.Time) error {
+	if (b.FromSeq > 0) == (b.FromTime != "") {
+		return errors.New("a backfill needs exactly one of --from-seq and --from-time")
+	}
+	if b.ToSeq > 0 && b.ToTime != "" {
+		return errors.New("give --to-seq or --to-time, not both")
+	}
+	if b.ToSeq > 0 && b.FromSeq > 0 && b.ToSeq < b.FromSeq {
+		return fmt.Errorf("--to-seq %d is before --from-seq %d", b.ToSeq, b.FromSeq)
+	}
+	for _, t := range []struct{ flag, v string }{{"--from-time", b.FromTime}, {"--to-time", b.ToTime}} {
+		if t.v == "" {
+			continue
+		}
+		if _, _, err := replication.ParseStart(t.v, now); err != nil {
+			return fmt.Errorf("%s: %w", t.flag, err)
+		}
+	}
+	return nil
 }
 
 // RangeError is a backfill range that ends before it starts (a usage error).

@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,5 +38,34 @@ func TestBackfillResolve(t *testing.T) {
 	var re *RangeError
 	if !errors.As(err, &re) || re.From != 8 || re.To != 3 || err.Error() != "the range ends (seq 3) before it starts (seq 8)" {
 		t.Errorf("range ending before its start: %v", err)
+	}
+}
+
+func TestBackfillCheck(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		b    Backfill
+		want string // "" for no error
+	}{
+		{Backfill{FromSeq: 10, ToSeq: 20}, ""},
+		{Backfill{FromSeq: 10}, ""},
+		{Backfill{FromTime: "2 hours ago", ToTime: "2026-11-30T11:00:00Z"}, ""},
+		{Backfill{ToSeq: 20}, "exactly one of --from-seq and --from-time"},
+		{Backfill{FromSeq: 10, FromTime: "2 hours ago"}, "exactly one of --from-seq and --from-time"},
+		{Backfill{FromSeq: 10, ToSeq: 20, ToTime: "1 hour ago"}, "--to-seq or --to-time, not both"},
+		{Backfill{FromSeq: 20, ToSeq: 10}, "--to-seq 10 is before --from-seq 20"},
+		{Backfill{FromTime: "yesterday-ish"}, "--from-time:"},
+		{Backfill{FromSeq: 1, ToTime: "soon"}, "--to-time:"},
+	} {
+		err := c.b.Check(now)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%+v: %v", c.b, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%+v: error %v, want one containing %q", c.b, err, c.want)
+		}
+	}
+	if (Backfill{}).Active() || !(Backfill{ToTime: "1 hour ago"}).Active() {
+		t.Error("Active")
 	}
 }

@@ -58,16 +58,25 @@ func (f *Fetcher) checkFuture(ts time.Time) error {
 	return nil
 }
 
+// Pointer returns where pointer name stands: its sequence and that sequence's time (nil when
+// unknown).
+func (f *Fetcher) Pointer(ctx context.Context, name string) (seq int64, ts *time.Time, err error) {
+	if err := f.DB.QueryRow(ctx, `SELECT seq, seq_timestamp FROM replication_state WHERE name = $1`, name).Scan(&seq, &ts); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, nil, fmt.Errorf("pointer %s does not exist", name)
+		}
+		return 0, nil, fmt.Errorf("read pointer %s: %w", name, err)
+	}
+	return seq, ts, nil
+}
+
 // ResetPointer moves pointer name to seq, with the time of seq's state file when the feed
 // has one (none otherwise): the repair for a pointer that accepted a bad time or sequence.
 // It returns the pointer's previous sequence and time. Sequences already in diffs are not
 // applied again by a later run (use Options.Force for that).
 func (f *Fetcher) ResetPointer(ctx context.Context, name string, seq uint64) (oldSeq int64, oldTS *time.Time, newTS *time.Time, err error) {
-	if err := f.DB.QueryRow(ctx, `SELECT seq, seq_timestamp FROM replication_state WHERE name = $1`, name).Scan(&oldSeq, &oldTS); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, nil, nil, fmt.Errorf("pointer %s does not exist", name)
-		}
-		return 0, nil, nil, fmt.Errorf("read pointer %s: %w", name, err)
+	if oldSeq, oldTS, err = f.Pointer(ctx, name); err != nil {
+		return 0, nil, nil, err
 	}
 	if st, err := f.Feed.State(ctx, seq, 0); err == nil && !st.Timestamp.IsZero() {
 		if err := f.checkFuture(st.Timestamp); err != nil {
