@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/osmtrack/osmtrack/etl/changeset"
 	"github.com/osmtrack/osmtrack/etl/config"
 	"github.com/osmtrack/osmtrack/etl/region"
 	"github.com/osmtrack/osmtrack/etl/rules"
@@ -81,7 +82,7 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	switch args[0] {
 	case "test":
-		return runRulesTest(args[1:], stdout)
+		return runRulesTest(ctx, args[1:], stdout)
 	case "check":
 		return runRulesCheck(args[1:], stdout)
 	case "-h", "--help", "-help":
@@ -138,7 +139,7 @@ type testOutput struct {
 	Pending []string `json:"pending,omitempty"`
 }
 
-func runRulesTest(args []string, out io.Writer) error {
+func runRulesTest(ctx context.Context, args []string, out io.Writer) error {
 	f := newFlags("rules test", rulesUsage)
 	configPath := f.String("config", "", "configuration file (its regions, and its rules when --rules is not given)")
 	rulesPath := f.String("rules", "", "rules file")
@@ -165,7 +166,7 @@ func runRulesTest(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	css, err := rules.ReadFiles(csFiles, oscFiles)
+	css, err := changeset.ReadFiles(ctx, csFiles, oscFiles, set.Regions())
 	if err != nil {
 		return fmt.Errorf("rules test: %w", err)
 	}

@@ -14,7 +14,9 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
 
+	"github.com/osmtrack/osmtrack/etl/changeset"
 	"github.com/osmtrack/osmtrack/etl/config"
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/metrics"
 	"github.com/osmtrack/osmtrack/etl/rules"
 )
@@ -57,7 +59,8 @@ const claimSQL = `
 SELECT c.id, coalesce(c.username, ''), coalesce(c.uid, 0), c.created_at, c.closed_at, coalesce(c.open, false),
        coalesce(c.comments_count, 0), coalesce(c.changes_count, 0), c.tags,
        ST_XMin(c.bbox), ST_YMin(c.bbox), ST_XMax(c.bbox), ST_YMax(c.bbox), c.last_seq, c.attempts,
-       c.meta_updated_at IS NOT NULL OR c.created_at IS NOT NULL, c.num_create + c.num_modify + c.num_delete,
+       c.meta_updated_at IS NOT NULL OR c.created_at IS NOT NULL, c.meta_seq IS NOT NULL OR c.meta_updated_at IS NOT NULL,
+       c.num_create, c.num_modify, c.num_delete,
        c.download_at, c.download_status
 FROM changesets c LEFT JOIN analyses a ON a.changeset_id = c.id
 WHERE (c.state = 'filtered'
@@ -114,31 +117,39 @@ func (w *Worker) Run(ctx context.Context) (st RunStats, err error) {
 	return st, nil
 }
 
-// one claims and analyses one changeset; found is false when there was none to claim.
-func (w *Worker) one(ctx context.Context, st *RunStats, tried *[]int64) (found bool, err error) {
-	tx, err := w.DB.Begin(ctx)
-	if err != nil {
-		return false, fmt.Errorf("analyse: begin: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	var m Meta
-	var tags []byte
-	var x0, y0, x1, y1 *float64
-	var lastSeq *int64
-	var attempts int
-	var metaKnown bool
-	var dlAt *time.Time
-	var dlStatus *int
-	err = tx.QueryRow(ctx, claimSQL, w.Config.MaxAttempts, *tried).Scan(&m.ID, &m.User, &m.UID, &m.CreatedAt, &m.ClosedAt, &m.Open,
-		&m.CommentsCount, &m.ChangesCount, &tags, &x0, &y0, &x1, &y1, &lastSeq, &attempts, &metaKnown, &m.DiffTotal, &dlAt, &dlStatus)
+// claim is one changeset claimed for analysis.
+type claim struct {
+	meta      Meta
+	rules     changeset.Meta // what the rules see of its metadata (as filter reads it)
+	metaKnown bool           // metadata known (else treated as open)
+	lastSeq   *int64
+	attempts  int
+	prior     *Download // the download recorded by an earlier attempt
+}
+
+// claimOne locks the next changeset to analyse (nil: none) and reads its metadata.
+func claimOne(ctx context.Context, tx pgx.Tx, maxAttempts int, tried []int64) (*claim, error) {
+	var (
+		c              claim
+		m              = &c.meta
+		tags           []byte
+		x0, y0, x1, y1 *float64
+		rulesKnown     bool
+		nc, nm, nd     int
+		dlAt           *time.Time
+		dlStatus       *int
+	)
+	err := tx.QueryRow(ctx, claimSQL, maxAttempts, tried).Scan(&m.ID, &m.User, &m.UID, &m.CreatedAt, &m.ClosedAt, &m.Open,
+		&m.CommentsCount, &m.ChangesCount, &tags, &x0, &y0, &x1, &y1, &c.lastSeq, &c.attempts, &c.metaKnown, &rulesKnown,
+		&nc, &nm, &nd, &dlAt, &dlStatus)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("analyse: claim: %w", err)
+		return nil, fmt.Errorf("analyse: claim: %w", err)
 	}
 	if err := json.Unmarshal(tags, &m.Tags); err != nil {
-		return true, fmt.Errorf("analyse: changeset %d: tags: %w", m.ID, err)
+		return nil, fmt.Errorf("analyse: changeset %d: tags: %w", m.ID, err)
 	}
 	if x0 != nil && y0 != nil && x1 != nil && y1 != nil {
 		m.BBox = &[4]float64{*x0, *y0, *x1, *y1}
@@ -149,18 +160,38 @@ func (w *Worker) one(ctx context.Context, st *RunStats, tried *[]int64) (found b
 			*t = &u
 		}
 	}
-	if !metaKnown {
+	m.DiffTotal = nc + nm + nd
+	var counts map[string]int
+	if m.DiffTotal > 0 {
+		counts = map[string]int{"create": nc, "modify": nm, "delete": nd}
+	}
+	c.rules = RulesMeta(*m, rulesKnown, counts)
+	if !c.metaKnown {
 		m.Open = true // nothing known yet: treat as open
 		m.ChangesCount = 0
 	}
-	var prior *Download
 	if dlAt != nil && dlStatus != nil {
-		prior = &Download{At: dlAt.UTC(), Status: *dlStatus}
+		c.prior = &Download{At: dlAt.UTC(), Status: *dlStatus}
 	}
+	return &c, nil
+}
+
+// one claims and analyses one changeset; found is false when there was none to claim.
+func (w *Worker) one(ctx context.Context, st *RunStats, tried *[]int64) (found bool, err error) {
+	tx, err := w.DB.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("analyse: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	c, err := claimOne(ctx, tx, w.Config.MaxAttempts, *tried)
+	if c == nil {
+		return err != nil, err
+	}
+	m, lastSeq, attempts, metaKnown, prior := c.meta, c.lastSeq, c.attempts, c.metaKnown, c.prior
 	log := w.Log.With("changeset", m.ID)
 	t0 := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(w.Config.ChangesetDeadline))
-	doc, stats, aerr := w.analyse(cctx, tx, m, prior)
+	doc, stats, aerr := w.analyse(cctx, tx, m, c.rules, prior)
 	cancel()
 	if aerr != nil && ctx.Err() != nil {
 		return true, ctx.Err() // interrupted: the claim is released untouched
@@ -224,7 +255,7 @@ func (w *Worker) one(ctx context.Context, st *RunStats, tried *[]int64) (found b
 // analyse reads and writes through tx, the claim's transaction: the versions a download adds and
 // the users it caches commit with the analysis, its failure or its download status, or not at
 // all (a kill leaves the changeset as it was claimed).
-func (w *Worker) analyse(ctx context.Context, tx pgx.Tx, m Meta, prior *Download) (*Document, Stats, error) {
+func (w *Worker) analyse(ctx context.Context, tx pgx.Tx, m Meta, rm changeset.Meta, prior *Download) (*Document, Stats, error) {
 	ps := &PGStore{DB: tx}
 	elems, err := ps.ChangesetElements(ctx, m.ID)
 	if err != nil {
@@ -235,42 +266,34 @@ func (w *Worker) analyse(ctx context.Context, tx pgx.Tx, m Meta, prior *Download
 	if err != nil {
 		return nil, st, err
 	}
-	if st.Download != nil && st.Download.Added > 0 {
-		// The rules see the whole changeset too: read it back as the store now holds it.
-		if elems, err = ps.ChangesetElements(ctx, m.ID); err != nil {
-			return nil, st, err
-		}
-	}
 	if w.Rules != nil {
-		doc.labels, _ = w.Rules.Evaluate(RulesChangeset(m, elems, doc), rules.PhaseAnalyse)
+		// The rules see what filter and `rules test` build (changeset.Build), read from the
+		// store as it now holds the changeset (a download's versions included), with the reasons.
+		css, err := changeset.Build(ctx, elements.PG{DB: tx}, w.Rules.Regions(), []changeset.Meta{rm})
+		if err != nil {
+			return nil, st, fmt.Errorf("rules: %w", err)
+		}
+		css[0].Reasons = doc.ReasonCodes()
+		doc.labels, _ = w.Rules.Evaluate(css[0], rules.PhaseAnalyse)
 	}
 	return doc, st, nil
 }
 
-// RulesChangeset is what the rules see of an analysed changeset (reasons included).
-func RulesChangeset(m Meta, elems []Elem, doc *Document) *rules.Changeset {
-	cs := &rules.Changeset{ID: m.ID, User: m.User, UID: m.UID, Open: m.Open, MetadataKnown: m.CreatedAt != nil,
-		CommentsCount: m.CommentsCount, ChangesCount: m.ChangesCount, Tags: m.Tags, Reasons: doc.ReasonCodes(),
-		Counts: map[string]int{"create": doc.Counts.Create.Sum(), "modify": doc.Counts.Modify.Sum(), "delete": doc.Counts.Delete.Sum()}}
-	if m.CreatedAt != nil {
-		cs.CreatedAt = *m.CreatedAt
+// RulesMeta is the metadata the rules see of a claimed changeset, as filter reads it: nothing
+// but the id and the diffs' counts when no metadata is known.
+func RulesMeta(m Meta, known bool, counts map[string]int) changeset.Meta {
+	rm := changeset.Meta{ID: m.ID, Known: known, Counts: counts}
+	if !known {
+		return rm
 	}
-	if m.ClosedAt != nil && !m.Open {
-		cs.ClosedAt = *m.ClosedAt
-	}
+	rm.User, rm.Open, rm.Tags = m.User, m.Open, m.Tags
+	rm.CreatedAt, rm.ClosedAt = m.CreatedAt, m.ClosedAt
+	uid, comments, changes := m.UID, m.CommentsCount, m.ChangesCount
+	rm.UID, rm.CommentsCount, rm.ChangesCount = &uid, &comments, &changes
 	if m.BBox != nil {
-		b := orb.Bound{Min: orb.Point{m.BBox[0], m.BBox[1]}, Max: orb.Point{m.BBox[2], m.BBox[3]}}
-		cs.BBox = &b
+		rm.Bound = &orb.Bound{Min: orb.Point{m.BBox[0], m.BBox[1]}, Max: orb.Point{m.BBox[2], m.BBox[3]}}
 	}
-	for i := range elems {
-		e := &elems[i]
-		re := rules.Element{Type: TypeName(e.Type), ID: e.ID, Version: e.Version, Action: e.Action, Tags: e.Tags}
-		if e.HasLoc {
-			re.Point = &orb.Point{e.Lon, e.Lat}
-		}
-		cs.Elements = append(cs.Elements, re)
-	}
-	return cs
+	return rm
 }
 
 // DocGeometry is the geometry stored in analyses.geom: what the changeset left (after states)

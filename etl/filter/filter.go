@@ -10,13 +10,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/paulmach/orb"
 
+	"github.com/osmtrack/osmtrack/etl/changeset"
 	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/region"
 	"github.com/osmtrack/osmtrack/etl/rules"
@@ -150,23 +150,59 @@ func (f *Filter) dropOutside(ctx context.Context, o Options, env *regionEnvelope
 	return int(tag.RowsAffected()), nil
 }
 
+// claimed is one changeset claimed by a batch: its metadata and the state it had.
 type claimed struct {
-	cs    *rules.Changeset
+	meta  changeset.Meta
 	state string
 }
 
-// batch claims, labels and moves one batch in one transaction.
+// batch claims, labels and moves one batch in one transaction: claim (SQL), build what the
+// rules see (changeset.Build over the element store), decide (pure), write (SQL).
 func (f *Filter) batch(ctx context.Context, o Options, env *regionEnvelopes, after int64, st *Stats) (int, int64, error) {
 	tx, err := f.DB.Begin(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("filter: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	batch, err := claim(ctx, tx, o, env, after)
+	if err != nil || len(batch) == 0 {
+		return 0, 0, err
+	}
+	metas := make([]changeset.Meta, len(batch))
+	states := make([]string, len(batch))
+	for i, b := range batch {
+		metas[i], states[i] = b.meta, b.state
+	}
+	css, err := changeset.Build(ctx, elements.PG{DB: tx}, f.Rules.Regions(), metas)
+	if err != nil {
+		return 0, 0, fmt.Errorf("filter: %w", err)
+	}
+	ds := Decide(f.Rules, css, states, o.Refilter)
+	if err := write(ctx, tx, ds); err != nil {
+		return 0, 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, 0, fmt.Errorf("filter: commit: %w", err)
+	}
+	for _, d := range ds {
+		if d.State == "dropped" {
+			st.Dropped++
+		} else {
+			st.Filtered++
+		}
+		st.Labels += len(d.Labels)
+	}
+	return len(batch), batch[len(batch)-1].meta.ID, nil
+}
 
+// claim locks the next batch of changesets (ready ones, or with Refilter those past 'new' above
+// after) and reads their metadata and edit counts.
+func claim(ctx context.Context, tx pgx.Tx, o Options, env *regionEnvelopes, after int64) ([]claimed, error) {
 	const cols = `c.id, c.username, c.uid, c.created_at, c.closed_at, c.open, c.comments_count, c.changes_count, c.tags,
 		ST_XMin(c.bbox), ST_YMin(c.bbox), ST_XMax(c.bbox), ST_YMax(c.bbox),
 		(c.meta_seq IS NOT NULL OR c.meta_updated_at IS NOT NULL), c.num_create, c.num_modify, c.num_delete, c.state`
 	var rows pgx.Rows
+	var err error
 	if o.Refilter {
 		rows, err = tx.Query(ctx, `SELECT `+cols+` FROM changesets c
 			WHERE c.state <> 'new' AND COALESCE(c.created_at, c.first_seen) >= $1 AND c.id > $2
@@ -178,230 +214,117 @@ func (f *Filter) batch(ctx context.Context, o Options, env *regionEnvelopes, aft
 			ORDER BY c.id LIMIT $6 FOR UPDATE SKIP LOCKED`, args...)
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("filter: claim: %w", err)
+		return nil, fmt.Errorf("filter: claim: %w", err)
 	}
+	defer rows.Close()
 	var batch []claimed
-	byID := map[int64]*rules.Changeset{}
 	for rows.Next() {
 		var (
-			cs                rules.Changeset
+			c                 claimed
+			m                 = &c.meta
 			user              *string
-			uid               *int64
-			created, closed   *time.Time
 			open              *bool
 			comments, changes *int32
-			tags              map[string]string
 			x0, y0, x1, y1    *float64
 			nc, nm, nd        int32
-			state             string
 		)
-		if err := rows.Scan(&cs.ID, &user, &uid, &created, &closed, &open, &comments, &changes, &tags,
-			&x0, &y0, &x1, &y1, &cs.MetadataKnown, &nc, &nm, &nd, &state); err != nil {
-			rows.Close()
-			return 0, 0, fmt.Errorf("filter: claim: %w", err)
+		if err := rows.Scan(&m.ID, &user, &m.UID, &m.CreatedAt, &m.ClosedAt, &open, &comments, &changes, &m.Tags,
+			&x0, &y0, &x1, &y1, &m.Known, &nc, &nm, &nd, &c.state); err != nil {
+			return nil, fmt.Errorf("filter: claim: %w", err)
 		}
 		if user != nil {
-			cs.User = *user
-		}
-		if uid != nil {
-			cs.UID = *uid
-		}
-		if created != nil {
-			cs.CreatedAt = *created
-		}
-		if closed != nil {
-			cs.ClosedAt = *closed
+			m.User = *user
 		}
 		if open != nil {
-			cs.Open = *open
+			m.Open = *open
 		}
-		if comments != nil {
-			cs.CommentsCount = int(*comments)
-		}
-		if changes != nil {
-			cs.ChangesCount = int(*changes)
-		}
-		cs.Tags = tags
+		m.CommentsCount, m.ChangesCount = intPtr(comments), intPtr(changes)
 		if x0 != nil {
-			cs.BBox = &orb.Bound{Min: orb.Point{*x0, *y0}, Max: orb.Point{*x1, *y1}}
+			m.Bound = &orb.Bound{Min: orb.Point{*x0, *y0}, Max: orb.Point{*x1, *y1}}
 		}
 		if nc+nm+nd > 0 {
-			cs.Counts = map[string]int{"create": int(nc), "modify": int(nm), "delete": int(nd)}
+			m.Counts = map[string]int{"create": int(nc), "modify": int(nm), "delete": int(nd)}
 		}
-		c := &cs
-		batch = append(batch, claimed{cs: c, state: state})
-		byID[cs.ID] = c
+		batch = append(batch, c)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, 0, fmt.Errorf("filter: claim: %w", err)
+		return nil, fmt.Errorf("filter: claim: %w", err)
 	}
-	if len(batch) == 0 {
-		return 0, 0, nil
-	}
-	ids := make([]int64, len(batch))
-	for i, b := range batch {
-		ids[i] = b.cs.ID
-	}
-	if err := loadElements(ctx, tx, ids, byID); err != nil {
-		return 0, 0, err
-	}
-	if err := locateMembers(ctx, tx, byID); err != nil {
-		return 0, 0, err
-	}
-	if err := locateNodeWays(ctx, tx, byID, f.Rules.Regions()); err != nil {
-		return 0, 0, err
-	}
+	return batch, nil
+}
 
-	var (
-		labelCS             []int64
-		labelNames, labelEv []string
-		stCS                []int64
-		stState, stReason   []string
-	)
-	for _, b := range batch {
-		labels, v := f.Rules.Evaluate(b.cs, rules.PhaseFilter)
-		for _, l := range labels {
-			doc, err := json.Marshal(l)
-			if err != nil {
-				return 0, 0, fmt.Errorf("filter: changeset %d: evidence: %w", b.cs.ID, err)
-			}
-			labelCS, labelNames, labelEv = append(labelCS, b.cs.ID), append(labelNames, l.Label), append(labelEv, string(doc))
-		}
+func intPtr(p *int32) *int {
+	if p == nil {
+		return nil
+	}
+	v := int(*p)
+	return &v
+}
+
+// Decision is what the filter decided for one changeset: its labels (source 'filter') and its
+// next state with the reason.
+type Decision struct {
+	ID     int64
+	Labels []rules.Label
+	State  string // filtered, dropped, or (refilter) the state it keeps
+	Reason string
+}
+
+// Decide evaluates the filter rules over changesets in the states they were claimed in. It is
+// pure: no database, no clock. A changeset the prefilter passes goes to 'filtered', the others
+// to 'dropped'; with refilter, analysed (or failed) changesets keep their state (only the
+// labels change) and a dropped one that now passes goes to analysis (and back).
+func Decide(set *rules.Set, css []*rules.Changeset, states []string, refilter bool) []Decision {
+	out := make([]Decision, len(css))
+	for i, cs := range css {
+		labels, v := set.Evaluate(cs, rules.PhaseFilter)
 		next := "dropped"
 		if v.Analyse {
 			next = "filtered"
 		}
-		if o.Refilter {
-			// Analysed (or failed) changesets keep their state; only the labels change, and a
-			// dropped one that now passes goes to analysis (and back).
-			if b.state != "filtered" && b.state != "dropped" {
-				next = b.state
+		if refilter && states[i] != "filtered" && states[i] != "dropped" {
+			next = states[i]
+		}
+		out[i] = Decision{ID: cs.ID, Labels: labels, State: next, Reason: v.Reason}
+	}
+	return out
+}
+
+// write replaces the filter's labels of the decided changesets and moves them to their state.
+func write(ctx context.Context, tx pgx.Tx, ds []Decision) error {
+	var (
+		labelCS             []int64
+		labelNames, labelEv []string
+		ids                 = make([]int64, len(ds))
+		states, reasons     = make([]string, len(ds)), make([]string, len(ds))
+	)
+	for i, d := range ds {
+		ids[i], states[i], reasons[i] = d.ID, d.State, d.Reason
+		for _, l := range d.Labels {
+			doc, err := json.Marshal(l)
+			if err != nil {
+				return fmt.Errorf("filter: changeset %d: evidence: %w", d.ID, err)
 			}
+			labelCS, labelNames, labelEv = append(labelCS, d.ID), append(labelNames, l.Label), append(labelEv, string(doc))
 		}
-		if next == "dropped" {
-			st.Dropped++
-		} else {
-			st.Filtered++
-		}
-		stCS, stState, stReason = append(stCS, b.cs.ID), append(stState, next), append(stReason, v.Reason)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM changeset_labels WHERE changeset_id = ANY($1) AND source = 'filter'`, ids); err != nil {
-		return 0, 0, fmt.Errorf("filter: clear labels: %w", err)
+		return fmt.Errorf("filter: clear labels: %w", err)
 	}
 	if len(labelCS) > 0 {
 		if _, err := tx.Exec(ctx, `INSERT INTO changeset_labels (changeset_id, label, source, evidence)
 			SELECT id, label, 'filter', ev::jsonb FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, label, ev)
 			ON CONFLICT (changeset_id, label) DO UPDATE SET source = 'filter', evidence = EXCLUDED.evidence`,
 			labelCS, labelNames, labelEv); err != nil {
-			return 0, 0, fmt.Errorf("filter: write labels: %w", err)
+			return fmt.Errorf("filter: write labels: %w", err)
 		}
 	}
 	if _, err := tx.Exec(ctx, `UPDATE changesets c SET state = u.state,
 			state_reason = CASE WHEN u.state IN ('filtered', 'dropped') THEN u.reason ELSE c.state_reason END,
 			filtered_at = now(), updated_at = now()
 		FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, state, reason) WHERE c.id = u.id`,
-		stCS, stState, stReason); err != nil {
-		return 0, 0, fmt.Errorf("filter: move changesets: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, 0, fmt.Errorf("filter: commit: %w", err)
-	}
-	st.Labels += len(labelCS)
-	return len(batch), ids[len(ids)-1], nil
-}
-
-// loadElements reads the batch's element versions with their previous versions, and the
-// locations of the nodes of its ways that the changeset did not edit itself, each with where
-// its location came from (relations: locateMembers).
-func loadElements(ctx context.Context, tx pgx.Tx, ids []int64, byID map[int64]*rules.Changeset) error {
-	st := elements.PG{DB: tx}
-	els, err := st.ChangesetElements(ctx, ids)
-	if err != nil {
-		return fmt.Errorf("filter: %w", err)
-	}
-	vkeys := make([]elements.VKey, len(els))
-	for i := range els {
-		vkeys[i] = els[i].VKey()
-	}
-	prev, err := st.Previous(ctx, vkeys)
-	if err != nil {
-		return fmt.Errorf("filter: %w", err)
-	}
-	type wayNodes struct {
-		cs    int64
-		ref   string // "way/7"
-		nodes []int64
-	}
-	var ways []wayNodes
-	edited := map[int64]map[int64]bool{} // changeset -> node ids it edited
-	for i := range els {
-		e := &els[i]
-		cs := byID[e.Changeset]
-		if cs == nil {
-			continue
-		}
-		action := e.Action.String()
-		if action == "" {
-			action = "delete"
-			if e.Visible {
-				action = "modify"
-			}
-		}
-		el := rules.Element{Type: elements.TypeName(e.Type), ID: e.ID, Version: e.Version, Action: action, Tags: e.TagMap(),
-			Source: e.Source.String()}
-		if e.HasCoords {
-			el.Point = &orb.Point{e.Lon, e.Lat}
-		}
-		if p, ok := prev[e.VKey()]; ok {
-			el.Old = &rules.Version{Version: p.Version, Tags: p.TagMap(), Source: p.Source.String()}
-			if p.HasCoords {
-				el.Old.Point = &orb.Point{p.Lon, p.Lat}
-			}
-		}
-		cs.Elements = append(cs.Elements, el)
-		if edited[e.Changeset] == nil {
-			edited[e.Changeset] = map[int64]bool{}
-		}
-		switch e.Type {
-		case elements.Node:
-			edited[e.Changeset][e.ID] = true
-		case elements.Way:
-			if len(e.Nodes) > 0 {
-				ways = append(ways, wayNodes{e.Changeset, "way/" + strconv.FormatInt(e.ID, 10), e.Nodes})
-			}
-		}
-	}
-	if len(ways) == 0 {
-		return nil
-	}
-	const maxNodes = 200_000 // bound the lookup for huge batches; the rest stay unlocated
-	var need []int64
-	seen := map[int64]bool{}
-	for _, w := range ways {
-		for _, n := range w.nodes {
-			if !seen[n] && !edited[w.cs][n] && len(need) < maxNodes {
-				seen[n] = true
-				need = append(need, n)
-			}
-		}
-	}
-	if len(need) == 0 {
-		return nil
-	}
-	pos, err := st.Positions(ctx, need, true)
-	if err != nil {
-		return fmt.Errorf("filter: read way nodes: %w", err)
-	}
-	for _, w := range ways {
-		cs := byID[w.cs]
-		for _, n := range w.nodes {
-			if p, ok := pos[n]; ok && !edited[w.cs][n] {
-				edited[w.cs][n] = true // once per changeset
-				cs.EditPoints = append(cs.EditPoints, rules.EditPoint{Point: orb.Point{p.Lon, p.Lat},
-					Ref: fmt.Sprintf("node/%d of %s", n, w.ref), Source: p.Source.String()})
-			}
-		}
+		ids, states, reasons); err != nil {
+		return fmt.Errorf("filter: move changesets: %w", err)
 	}
 	return nil
 }

@@ -4,8 +4,8 @@
 // analysis reasons). Every label carries evidence a reviewer can read: the rule, the predicate
 // and what it matched on. The prefilter, an expression over labels, gives the verdict.
 //
-// The package is pure: callers (the filter step, `osmtrack rules test`, the analyse step)
-// build a Changeset from wherever they read it and call Set.Evaluate.
+// The package is pure: the filter step, `osmtrack rules test` and the analyse step build a
+// Changeset with etl/changeset's one builder and call Set.Evaluate.
 package rules
 
 import (

@@ -1,10 +1,9 @@
-package filter
+package changeset
 
 import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 
 	"github.com/osmtrack/osmtrack/etl/elements"
@@ -12,15 +11,12 @@ import (
 	"github.com/osmtrack/osmtrack/etl/rules"
 )
 
-// maxMemberNodes bounds the member lookups of one batch; the rest stay unlocated.
-const maxMemberNodes = 200_000
-
 // locateMembers gives relations and deleted ways, which have no location of their own, the
 // locations of what they are made of, from the element store (fed by the diffs and by
 // `osmtrack seed`): a relation's member nodes and the nodes of its member ways (newest stored
 // versions), a deleted way's nodes and a deleted relation's members as its previous version
 // had them. Member relations are not followed.
-func locateMembers(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Changeset) error {
+func locateMembers(ctx context.Context, store elements.Store, byID map[int64]*rules.Changeset) error {
 	type need struct {
 		cs  int64
 		ref string
@@ -40,7 +36,6 @@ func locateMembers(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Changes
 	if len(rels) == 0 && len(deleted) == 0 {
 		return nil
 	}
-	store := elements.PG{DB: tx}
 	// The members (or nodes) each needs: from the version itself, or the previous one for deletes.
 	var keys []elements.VKey
 	for _, n := range rels {
@@ -48,7 +43,7 @@ func locateMembers(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Changes
 	}
 	cur, err := store.Versions(ctx, keys)
 	if err != nil {
-		return fmt.Errorf("filter: read relations: %w", err)
+		return fmt.Errorf("read relations: %w", err)
 	}
 	byKey := map[elements.VKey]elements.Element{}
 	for _, e := range cur {
@@ -65,7 +60,7 @@ func locateMembers(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Changes
 	}
 	prev, err := store.Previous(ctx, prevKeys)
 	if err != nil {
-		return fmt.Errorf("filter: read previous versions: %w", err)
+		return fmt.Errorf("read previous versions: %w", err)
 	}
 	shape := func(k elements.VKey) elements.Element {
 		if e, ok := byKey[k]; ok && e.Visible && (len(e.Members) > 0 || len(e.Nodes) > 0) {
@@ -85,7 +80,7 @@ func locateMembers(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Changes
 	}
 	ways, err := store.Latest(ctx, wayKeys)
 	if err != nil {
-		return fmt.Errorf("filter: read member ways: %w", err)
+		return fmt.Errorf("read member ways: %w", err)
 	}
 	wayNodes := map[int64][]int64{}
 	for _, w := range ways {
@@ -102,7 +97,7 @@ func locateMembers(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Changes
 	seen := map[int64]bool{}
 	var ids []int64
 	addNode := func(cs, n int64, ref string) {
-		if len(ids) >= maxMemberNodes {
+		if len(ids) >= maxLookup {
 			return
 		}
 		pts = append(pts, point{cs, n, ref})
@@ -130,7 +125,7 @@ func locateMembers(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Changes
 	}
 	pos, err := store.Positions(ctx, ids, true)
 	if err != nil {
-		return fmt.Errorf("filter: read member positions: %w", err)
+		return fmt.Errorf("read member positions: %w", err)
 	}
 	done := map[[2]int64]bool{}
 	for _, p := range pts {
@@ -149,7 +144,7 @@ func locateMembers(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Changes
 // locations of the ways its edited nodes belong to: a node of a road inside a region dragged
 // far away (or moved again while it is away) edits that road. Only such changesets pay for the
 // lookup (ways by node in the store).
-func locateNodeWays(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Changeset, regions region.Set) error {
+func locateNodeWays(ctx context.Context, store elements.Store, byID map[int64]*rules.Changeset, regions region.Set) error {
 	if len(regions) == 0 {
 		return nil
 	}
@@ -174,7 +169,7 @@ func locateNodeWays(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Change
 		}
 		for _, e := range cs.Elements {
 			// A node with no stored earlier version is new: no other way has it yet.
-			if e.Type == "node" && e.Old != nil && len(nodes) < maxMemberNodes {
+			if e.Type == "node" && e.Old != nil && len(nodes) < maxLookup {
 				if nodeCS[e.ID] == nil {
 					nodes = append(nodes, e.ID)
 				}
@@ -185,16 +180,15 @@ func locateNodeWays(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Change
 	if len(nodes) == 0 {
 		return nil
 	}
-	store := elements.PG{DB: tx}
 	ways, err := store.WaysWithNodes(ctx, nodes)
 	if err != nil {
-		return fmt.Errorf("filter: ways of edited nodes: %w", err)
+		return fmt.Errorf("ways of edited nodes: %w", err)
 	}
 	var ids []int64
 	seen := map[int64]bool{}
 	for _, w := range ways {
 		for _, n := range w.Nodes {
-			if !seen[n] && len(ids) < maxMemberNodes {
+			if !seen[n] && len(ids) < maxLookup {
 				seen[n] = true
 				ids = append(ids, n)
 			}
@@ -202,7 +196,7 @@ func locateNodeWays(ctx context.Context, tx pgx.Tx, byID map[int64]*rules.Change
 	}
 	pos, err := store.Positions(ctx, ids, true)
 	if err != nil {
-		return fmt.Errorf("filter: positions of ways of edited nodes: %w", err)
+		return fmt.Errorf("positions of ways of edited nodes: %w", err)
 	}
 	for _, w := range ways {
 		var via []int64 // the edited nodes of this way
