@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "publish", summary: "render the static site (read-only role) and swap it in atomically", run: runPublish})
+	register(&command{name: "publish", summary: "render the static site (read-only role), replacing each changed file atomically", run: runPublish})
 }
 
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -65,10 +65,10 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			kind = "full"
 		}
 		// One line on stdout for people and scripts (the demo prints it): how much was written.
-		fmt.Fprintf(stdout, "published %s (%s): %d changesets on the site, %d files written (%d changeset pages rendered), %d unchanged files linked\n",
+		fmt.Fprintf(stdout, "published %s (%s): %d changesets on the site, %d files written (%d changeset pages rendered), %d unchanged files left as they were\n",
 			filepath.Join(*out, "current"), kind, res.Changesets, res.Written, res.Rendered, res.Linked)
 		r.Log.Info("site published", "dir", *out+"/current", "build", res.Build, "full", res.Full, "changesets", res.Changesets,
-			"rendered", res.Rendered, "removed", res.Removed, "written", res.Written, "linked", res.Linked)
+			"rendered", res.Rendered, "removed", res.Removed, "written", res.Written, "kept", res.Linked)
 		return nil
 	})
 }

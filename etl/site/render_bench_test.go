@@ -42,3 +42,29 @@ func BenchmarkRenderChangeset(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRenderEntry renders one changeset's entry as the lists show it: list pages render
+// their entries when they are written (entries keep no HTML in memory).
+func BenchmarkRenderEntry(b *testing.B) {
+	tpl, err := getTemplates()
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, _ := json.Marshal(testDoc(1, "user", 13.4, 52.5))
+	open := false
+	r := &row{ID: 1, User: "user", UID: 1, Time: time.Now(), Tags: map[string]string{"comment": "edit", "created_by": "iD"},
+		BBox: &[4]float64{13.4, 52.5, 13.41, 52.51}, State: "done", Open: &open, HasAnalysis: true, Complete: true, Doc: raw,
+		Labels: []labelRow{{Label: "roads", Source: "filter", Evidence: json.RawMessage(`{"rule":"roads","predicate":"highway=*"}`)}}}
+	doc := &docView{}
+	if err := json.Unmarshal(r.Doc, doc); err != nil {
+		b.Fatal(err)
+	}
+	e := newEntry(r, doc)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := tpl.renderEntry(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -126,7 +126,7 @@ func (p *publisher) renderMapShards(all []*Entry) error {
 			Comment: truncate(e.Comment, 200), Reasons: e.ReasonCodes(), Labels: e.Labels, Regions: e.Regions,
 			Changes: e.Elements(), Severity: s, Bot: e.Bot, Open: e.Open, Reviewed: e.ReviewedBy != "",
 			Point: &[2]float64{math.Round((b[0]+b[2])/2*1e6) / 1e6, math.Round((b[1]+b[3])/2*1e6) / 1e6}, Flagged: in}
-		set.add(e.Day, it)
+		set.add(e, it)
 	}
 	return p.writeShards(set)
 }
@@ -136,16 +136,26 @@ func (p *publisher) renderMapShards(all []*Entry) error {
 type shardSet struct {
 	dir             string
 	byDay           map[string][]reviewItem
+	fps             map[string]*fingerprint // per day: of the entries in it (a shard is written when it changed)
 	idx             reviewIndex
 	labels, regions map[string]bool
 }
 
 func newShardSet(dir string) *shardSet {
-	return &shardSet{dir: dir, byDay: map[string][]reviewItem{}, labels: map[string]bool{}, regions: map[string]bool{},
+	return &shardSet{dir: dir, byDay: map[string][]reviewItem{}, fps: map[string]*fingerprint{}, labels: map[string]bool{}, regions: map[string]bool{},
 		idx: reviewIndex{Reasons: map[string]string{}, Days: []reviewDay{}, Labels: []string{}, Regions: []string{}}}
 }
 
-func (s *shardSet) add(day string, it reviewItem) {
+// add puts e's item it into its day's shard. Everything an item holds comes from e's row
+// (e.Sum) and the configuration (a change of which makes a full run).
+func (s *shardSet) add(e *Entry, it reviewItem) {
+	day := e.Day
+	f := s.fps[day]
+	if f == nil {
+		f = newFingerprint("shard").str(s.dir).str(day)
+		s.fps[day] = f
+	}
+	f.u64(e.Sum).u64(e.Hash).u64(uint64(it.Severity))
 	for _, c := range it.Reasons {
 		s.idx.Reasons[c] = reasonName(c)
 	}
@@ -165,12 +175,17 @@ func (p *publisher) writeShards(s *shardSet) error {
 	days := sortedKeys(s.byDay)
 	sort.Sort(sort.Reverse(sort.StringSlice(days)))
 	for _, d := range days {
-		b, err := json.Marshal(s.byDay[d])
-		if err != nil {
-			return fmt.Errorf("publish: %s shard %s: %w", s.dir, d, err)
-		}
 		file := shardFile(s.dir, d)
-		if err := p.b.write(file, b); err != nil {
+		items := s.byDay[d]
+		err := p.b.lazy(file, s.fps[d].sum(), func(w io.Writer) error {
+			b, err := json.Marshal(items)
+			if err != nil {
+				return fmt.Errorf("%s shard %s: %w", s.dir, d, err)
+			}
+			_, err = w.Write(b)
+			return err
+		})
+		if err != nil {
 			return err
 		}
 		s.idx.Days = append(s.idx.Days, reviewDay{Day: d, File: file, N: len(s.byDay[d])})
@@ -197,7 +212,7 @@ func (p *publisher) renderReview(all []*Entry) error {
 		it := reviewItem{ID: e.ID, Time: e.Time.Unix(), User: truncate(e.User, 100), UID: e.UID, Editor: truncate(e.Editor, 100),
 			Comment: truncate(e.Comment, 300), Reasons: e.ReasonCodes(), Labels: e.Labels, Regions: e.Regions,
 			Changes: e.Elements(), Severity: x.s, Bot: e.Bot, Open: e.Open, Reviewed: e.ReviewedBy != ""}
-		set.add(e.Day, it)
+		set.add(e, it)
 	}
 	if err := p.writeShards(set); err != nil {
 		return err

@@ -1,8 +1,9 @@
 // Package site publishes the static site reviewers browse: the latest changesets (by day, by
 // label, by user), a page per changeset with its map, statistics as server-rendered SVG, the
 // pipeline's status, and Atom, JSON Feed and GeoJSON feeds. It only reads the database (publish
-// connects as the read-only role), builds each run into a new folder and swaps a symlink (see
-// writer.go), and re-renders only the changesets that changed since the previous run.
+// connects as the read-only role), writes only the files whose content changed, each one
+// atomically (see writer.go), and re-renders only the changesets that changed since the
+// previous run.
 package site
 
 import (
@@ -64,13 +65,13 @@ type Options struct {
 
 // Result says what a run did.
 type Result struct {
-	Build      string // folder of the new build, under Out/builds
+	Build      string // the site's folder under Out (Out/current points to it)
 	Full       bool   // a full rebuild (asked for, or no usable previous build)
 	Changesets int    // changesets on the site
 	Rendered   int    // changeset pages rendered this run
 	Removed    int    // changesets of the previous build no longer on the site
 	Written    int    // files written
-	Linked     int    // files hard-linked from the previous build
+	Linked     int    // files left as the previous run wrote them (unchanged)
 	Snapshot   time.Time
 	// Phases is how long each part of the run took.
 	Phases []Phase
@@ -131,13 +132,13 @@ type publisher struct {
 	mu      sync.Mutex
 	entries map[int64]*Entry
 	// maybe are the previous build's entries of changesets updated within the overlap: kept
-	// when their row's fingerprint did not change. prevFiles is the previous build's files.
-	maybe     map[int64]*Entry
-	prevFiles map[string]uint64
-	regions   region.Set // the configured regions (outlines on the maps)
-	users     map[int64]userInfo
-	nextCard  *userCard  // the user card of the next listPages call (user pages)
-	nextMap   *regionMap // the map of the next listPages call (region pages)
+	// when their row's fingerprint did not change.
+	maybe    map[int64]*Entry
+	sorted   []*Entry   // the entries newest first (sortedEntries)
+	regions  region.Set // the configured regions (outlines on the maps)
+	users    map[int64]userInfo
+	nextCard *userCard  // the user card of the next listPages call (user pages)
+	nextMap  *regionMap // the map of the next listPages call (region pages)
 }
 
 // Publish renders the site into opts.Out and swaps it in.
@@ -219,7 +220,7 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 		st, err := p.b.loadState()
 		switch {
 		case err != nil:
-			p.log.Warn("previous build unreadable: publishing everything", "err", err)
+			p.log.Warn("previous state unreadable: publishing everything", "err", err)
 		case st == nil:
 		case st.Config != p.configFingerprint():
 			p.log.Info("configuration or templates changed: publishing everything")
@@ -279,12 +280,7 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 				ids = append(ids, id)
 			}
 		}
-		p.prevFiles = prev.Files
-		missing, err := p.keepChangesets(keepIDs, prev)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, missing...)
+		ids = append(ids, p.keepChangesets(keepIDs, prev)...)
 		for id := range prev.Entries {
 			if _, ok := window[id]; !ok {
 				res.Removed++
@@ -320,69 +316,44 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 		return nil, err
 	}
 	st := &state{Snapshot: snap.now, Config: p.configFingerprint(), Entries: p.entries}
-	if err := p.b.commit(st); err != nil {
+	if err := p.b.commit(st, res.Full); err != nil {
 		return nil, err
 	}
 	phase("commit")
 	p.b.cleanup()
 	phase("cleanup")
-	res.Written, res.Linked = p.b.written, p.b.linked
+	res.Written, res.Linked = p.b.written, p.b.kept
 	return res, nil
 }
 
-// keepChangesets links the pages of unchanged changesets from the previous build, in
-// parallel; it returns the ids whose files were missing (to render again).
-func (p *publisher) keepChangesets(ids []int64, prev *state) ([]int64, error) {
-	var mu sync.Mutex
+// keepChangesets leaves the pages of unchanged changesets as they are; it returns the ids
+// the previous run did not write (to render again).
+func (p *publisher) keepChangesets(ids []int64, prev *state) []int64 {
 	var missing []int64
-	var firstErr error
-	var wg sync.WaitGroup
-	const workers = 4
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := w; i < len(ids); i += workers {
-				id := ids[i]
-				ok, err := p.b.keep(changesetFile(id))
-				if err == nil && ok {
-					if _, hasJSON := prev.Files[changesetJSON(id)]; hasJSON {
-						ok, err = p.b.keep(changesetJSON(id))
-					}
-				}
-				mu.Lock()
-				switch {
-				case err != nil && firstErr == nil:
-					firstErr = err
-				case err == nil && ok:
-					p.entries[id] = prev.Entries[id]
-				case err == nil:
-					missing = append(missing, id)
-				}
-				mu.Unlock()
-			}
-		}(w)
+	for _, id := range ids {
+		if p.keepOne(id, prev.Entries[id]) {
+			continue
+		}
+		missing = append(missing, id)
 	}
-	wg.Wait()
-	return missing, firstErr
+	return missing
 }
 
-// keepOne links an unchanged changeset's files from the previous build; false when they are
-// missing there (render it again).
-func (p *publisher) keepOne(id int64, pe *Entry) (bool, error) {
-	ok, err := p.b.keep(changesetFile(id))
-	if err == nil && ok {
-		if _, hasJSON := p.prevFiles[changesetJSON(id)]; hasJSON {
-			ok, err = p.b.keep(changesetJSON(id))
-		}
+// keepOne leaves an unchanged changeset's files as the previous run wrote them; false when
+// that run did not write them (render it again).
+func (p *publisher) keepOne(id int64, pe *Entry) bool {
+	p.b.mu.Lock()
+	_, ok := p.b.prev[changesetFile(id)]
+	p.b.mu.Unlock()
+	if !ok || pe == nil {
+		return false
 	}
-	if err != nil || !ok {
-		return false, err
-	}
+	p.b.keep(changesetFile(id))
+	p.b.keep(changesetJSON(id)) // when it has one
 	p.mu.Lock()
 	p.entries[id] = pe
 	p.mu.Unlock()
-	return true, nil
+	return true
 }
 
 // renderChangesets renders the pages of the changesets in ids (all in the window when nil).
@@ -438,11 +409,7 @@ func (p *publisher) renderChangesets(ctx context.Context, snap *snapshot, cutoff
 	}
 	err := snap.eachRow(ctx, cutoff, ids, func(r *row) error {
 		if pe := p.maybe[r.ID]; pe != nil && pe.Sum == r.Sum {
-			kept, err := p.keepOne(r.ID, pe)
-			if err != nil {
-				return err
-			}
-			if kept {
+			if p.keepOne(r.ID, pe) {
 				return nil
 			}
 		}
@@ -562,8 +529,11 @@ func (p *publisher) entryFeeds(e *Entry) []feedLink {
 	return fl
 }
 
-// sortedEntries returns the entries newest first.
+// sortedEntries returns the entries newest first (sorted once, after the changesets are read).
 func (p *publisher) sortedEntries() []*Entry {
+	if p.sorted != nil && len(p.sorted) == len(p.entries) {
+		return p.sorted
+	}
 	out := make([]*Entry, 0, len(p.entries))
 	for _, e := range p.entries {
 		out = append(out, e)
@@ -574,6 +544,7 @@ func (p *publisher) sortedEntries() []*Entry {
 		}
 		return out[i].ID > out[j].ID
 	})
+	p.sorted = out
 	return out
 }
 
@@ -787,11 +758,20 @@ func (p *publisher) renderLists(ctx context.Context) error {
 	if err := p.b.write("feed.json", jf); err != nil {
 		return err
 	}
-	gj, err := geoJSONBytes(p.pc.BaseURL, all)
-	if err != nil {
-		return fmt.Errorf("publish: changesets.geojson: %w", err)
+	// changesets.geojson holds every changeset (tens of MB at 150,000): written only when one
+	// of them changed.
+	gfp := newFingerprint("geojson").str(p.pc.BaseURL)
+	for _, e := range all {
+		gfp.u64(e.Sum).u64(e.Hash)
 	}
-	if err := p.b.write("changesets.geojson", gj); err != nil {
+	if err := p.b.lazy("changesets.geojson", gfp.sum(), func(w io.Writer) error {
+		gj, err := geoJSONBytes(p.pc.BaseURL, all)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(gj)
+		return err
+	}); err != nil {
 		return err
 	}
 	return p.renderStats(all)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,22 +113,20 @@ func TestPublishIncrementalAndRetention(t *testing.T) {
 	if !strings.Contains(stats, "<svg") || !strings.Contains(stats, "Changesets per label") {
 		t.Error("stats.html has no charts")
 	}
-	first, _ := os.Readlink(filepath.Join(out, "current"))
+	a, _ := os.Stat(filepath.Join(out, "current", "changesets", "101.html"))
 
-	// Nothing changed: nothing is rendered, every changeset file is linked from the first build.
+	// Nothing changed: nothing is rendered, no changeset file is written again.
 	time.Sleep(10 * time.Millisecond) // past the overlap
 	res = publishT(t, db.Pool, out, false)
-	if res.Full || res.Rendered != 0 || res.Changesets != 3 {
+	if res.Full || res.Rendered != 0 || res.Changesets != 3 || res.Linked == 0 {
 		t.Fatalf("unchanged run: %+v", res)
 	}
-	second, _ := os.Readlink(filepath.Join(out, "current"))
-	if first == second {
-		t.Fatal("the symlink was not swapped")
+	if target, _ := os.Readlink(filepath.Join(out, "current")); target != "site" {
+		t.Fatalf("current -> %q, want site", target)
 	}
-	a, _ := os.Stat(filepath.Join(out, first, "changesets", "101.html"))
-	b, _ := os.Stat(filepath.Join(out, second, "changesets", "101.html"))
-	if !os.SameFile(a, b) {
-		t.Error("an unchanged page was rewritten instead of linked")
+	b, _ := os.Stat(filepath.Join(out, "current", "changesets", "101.html"))
+	if !os.SameFile(a, b) || !a.ModTime().Equal(b.ModTime()) {
+		t.Error("an unchanged page was written again")
 	}
 
 	// A label added to 103, a new changeset 105, and 102 falls out of the window.
@@ -152,17 +151,16 @@ func TestPublishIncrementalAndRetention(t *testing.T) {
 	if !strings.Contains(readSite(t, out, "index.html"), "changesets/105.html") {
 		t.Error("index not updated")
 	}
-	// Older builds are removed; the current and the previous one stay.
-	builds, _ := os.ReadDir(filepath.Join(out, "builds"))
-	dirs := 0
-	for _, e := range builds {
-		if e.IsDir() && !strings.HasSuffix(e.Name(), stateSuffix) {
-			dirs++
+	// One tree, no build folders, no temporary files left.
+	if _, err := os.Stat(filepath.Join(out, "builds")); !os.IsNotExist(err) {
+		t.Errorf("builds/ exists: %v", err)
+	}
+	filepath.WalkDir(filepath.Join(out, "site"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), tmpPrefix) {
+			t.Errorf("temporary file left: %s", p)
 		}
-	}
-	if dirs != 2 {
-		t.Errorf("%d builds kept, want 2", dirs)
-	}
+		return nil
+	})
 
 	// --full renders everything again and gives the same pages.
 	res = publishT(t, db.Pool, out, true)
@@ -390,5 +388,55 @@ func TestDiscussionAndReviewed(t *testing.T) {
 	if !strings.Contains(readSite(t, out, "review/"+now.Add(-time.Hour).Format("2006-01-02")+".json"), `"v":true`) &&
 		!strings.Contains(readSite(t, out, "review/"+now.Format("2006-01-02")+".json"), `"v":true`) {
 		t.Error("the shard does not flag the reviewed changeset")
+	}
+}
+
+// TestPublishLayoutRecovery: a site of the previous layout (builds/ and a symlink to one) is
+// replaced by the tree in a full run; a run that did not finish (no state) makes the next run
+// a full one, which removes what is not part of the site.
+func TestPublishLayoutRecovery(t *testing.T) {
+	db := dbtest.PG(t)
+	insertSeed(t, db.Pool, seed{ID: 501, User: "alice", UID: 1, Created: time.Now().UTC().Add(-time.Hour), Tags: map[string]string{"comment": "x"}})
+	out := t.TempDir()
+	old := filepath.Join(out, "builds", "20260101T000000.000Z-abcdef")
+	if err := os.MkdirAll(old, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(old, "index.html"), []byte("old site"), 0o644)
+	if err := os.Symlink(filepath.Join("builds", filepath.Base(old)), filepath.Join(out, "current")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	res := publishT(t, db.Pool, out, false)
+	if !res.Full || res.Rendered != 1 {
+		t.Fatalf("first run over the old layout: %+v", res)
+	}
+	if target, _ := os.Readlink(filepath.Join(out, "current")); target != "site" {
+		t.Errorf("current -> %q", target)
+	}
+	if _, err := os.Stat(filepath.Join(out, "builds")); !os.IsNotExist(err) {
+		t.Errorf("builds/ kept: %v", err)
+	}
+	if !strings.Contains(readSite(t, out, "index.html"), "changesets/501.html") {
+		t.Error("index.html is not the new site's")
+	}
+
+	// A killed run: some files written, the state removed, leftovers in the tree.
+	os.WriteFile(filepath.Join(out, "site", "stray.html"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(out, "site", "changesets", tmpPrefix+"1-501.html"), []byte("half"), 0o644)
+	if err := os.Remove(filepath.Join(out, "state", "meta.gob")); err != nil {
+		t.Fatal(err)
+	}
+	res = publishT(t, db.Pool, out, false)
+	if !res.Full || res.Rendered != 1 {
+		t.Fatalf("run after a killed one: %+v", res)
+	}
+	if exists(out, "stray.html") || exists(out, "changesets/"+tmpPrefix+"1-501.html") {
+		t.Error("the full run left files that are not part of the site")
+	}
+	// And then incremental again.
+	time.Sleep(10 * time.Millisecond)
+	if res = publishT(t, db.Pool, out, false); res.Full || res.Rendered != 0 {
+		t.Fatalf("run after the full one: %+v", res)
 	}
 }

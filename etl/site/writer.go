@@ -2,18 +2,17 @@ package site
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/gob"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc64"
 	"hash/fnv"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -21,22 +20,35 @@ import (
 
 // The output folder (--out DIR) holds:
 //
-//	DIR/current            symlink to builds/<build>: the site (nginx serves DIR/current)
-//	DIR/builds/<build>/    one complete site per publish run
-//	DIR/builds/<build>.state/ what that run rendered (gob): the incremental publish starts from it
+//	DIR/current   symlink to site: what nginx serves (root DIR/current)
+//	DIR/site/     the site, one tree, updated in place
+//	DIR/state/    what the last complete run rendered (gob): the incremental publish starts from it
 //
-// A run builds a new folder, hard-linking the files it does not re-render from the current
-// build, then swaps the symlink with rename(2): a reader sees the old site or the new one,
-// never a mix. The build before the current one is kept for readers still on it; older ones
-// are removed.
+// A run writes only the files whose content changed, each one atomically: into a temporary
+// file in the same folder, then rename(2) over the old one. A reader (nginx opens each file
+// once per request) gets the old file or the new one, never a half-written one. New pages are
+// written before the pages that link to them; pages of changesets that left the window are
+// removed after everything else is written. During a run the site can thus show some pages
+// of the new state beside pages of the old one for a few seconds (a changeset page newer than
+// the list that links it), never a broken page or a broken link to a new page.
+//
+// A run invalidates the state before it writes its first file and writes the new state last:
+// a run that fails or is killed leaves no state, and the next run is a full one, which
+// rewrites every file and removes whatever the tree holds that is not part of the site.
+//
+// Before this layout (state format 4 and older) every run built a complete new folder
+// builds/<build>/, hard-linking the unchanged files, and swapped the symlink to it: at 150,000
+// changesets that was 300,000 links a run. The first run of this layout is a full one into
+// DIR/site; it then points current at it and removes builds/.
 const (
 	currentLink = "current"
-	buildsDir   = "builds"
-	stateSuffix = ".state"
-	stateFormat = 4
+	treeDir     = "site"
+	stateDir    = "state"
+	legacyDir   = "builds" // the per-run build folders of the previous layout
+	stateFormat = 5
 )
 
-// state is what a build holds, for the next incremental run.
+// state is what a run rendered, for the next incremental run.
 type state struct {
 	Format int
 	// Snapshot is the database time of the run's snapshot: the next run re-renders changesets
@@ -45,61 +57,43 @@ type state struct {
 	// Config fingerprints the publish configuration and templates: a change forces a full run.
 	Config  uint64
 	Entries map[int64]*Entry
-	// Files maps each file of the build to the fingerprint of its content.
+	// Files maps each file of the site to the fingerprint of its content.
 	Files map[string]uint64
 }
 
-// builder writes one build folder.
+// builder writes the site's tree.
 type builder struct {
-	out     string
-	name    string
-	dir     string
-	prevDir string // the current build before this run ("" when none)
+	out   string
+	name  string // the tree's folder name under out (treeDir)
+	dir   string // out/site
+	state string // out/state
 
 	mu         sync.Mutex
-	prev       map[string]uint64
+	prev       map[string]uint64 // the files of the previous run (empty: write everything)
 	prevShards []uint64
 	dirty      map[int]bool // state shards whose entries changed
 	files      map[string]uint64
 	dirs       map[string]bool
 	written    int
-	linked     int
+	kept       int
+	tmpSeq     uint64
+	invalid    bool // the previous state was removed (the tree is being changed)
 }
 
 func newBuilder(out string) (*builder, error) {
-	if err := os.MkdirAll(filepath.Join(out, buildsDir), 0o755); err != nil {
-		return nil, fmt.Errorf("publish: output folder %s: %w", out, err)
-	}
-	var rnd [3]byte
-	rand.Read(rnd[:])
-	name := time.Now().UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(rnd[:])
-	b := &builder{out: out, name: name, dir: filepath.Join(out, buildsDir, name),
+	b := &builder{out: out, name: treeDir, dir: filepath.Join(out, treeDir), state: filepath.Join(out, stateDir),
 		prev: map[string]uint64{}, files: map[string]uint64{}, dirs: map[string]bool{}, dirty: map[int]bool{}}
-	if err := os.Mkdir(b.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
-	if target, err := os.Readlink(filepath.Join(out, currentLink)); err == nil {
-		if p := filepath.Join(out, target); isBuild(out, p) {
-			b.prevDir = p
+	for _, d := range []string{b.dir, b.state} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("publish: output folder %s: %w", out, err)
 		}
 	}
 	return b, nil
 }
 
-// isBuild reports whether p is a folder directly under out/builds.
-func isBuild(out, p string) bool {
-	rel, err := filepath.Rel(filepath.Join(out, buildsDir), p)
-	if err != nil || rel == "." || strings.Contains(rel, string(filepath.Separator)) || strings.HasPrefix(rel, "..") {
-		return false
-	}
-	st, err := os.Stat(p)
-	return err == nil && st.IsDir()
-}
-
-// The state of a build is a folder next to it, builds/<build>.state/: meta.gob (format,
-// snapshot, configuration fingerprint, file fingerprints) and the entries in stateShards
-// files by id, so that a run rewrites only the shards whose entries changed and hard-links
-// the others.
+// The state is out/state/: meta.gob (format, snapshot, configuration fingerprint, file
+// fingerprints) and the entries in stateShards files by id, so that a run rewrites only the
+// shards whose entries changed.
 const stateShards = 256
 
 type stateMeta struct {
@@ -110,13 +104,18 @@ type stateMeta struct {
 	Shards   []uint64
 }
 
-// loadState reads the state of the current build; nil when there is none.
+func shardName(i int) string { return fmt.Sprintf("entries-%04d.gob", i) }
+
+// loadState reads the state of the last complete run; nil when there is none (a first run, a
+// run of the previous layout, or a run that did not finish).
 func (b *builder) loadState() (*state, error) {
-	if b.prevDir == "" {
+	if target, err := os.Readlink(filepath.Join(b.out, currentLink)); err != nil || target != treeDir {
+		return nil, nil // no site yet, or the previous layout's builds: a full run
+	}
+	f, err := os.Open(filepath.Join(b.state, "meta.gob"))
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	dir := b.prevDir + stateSuffix
-	f, err := os.Open(filepath.Join(dir, "meta.gob"))
 	if err != nil {
 		return nil, err
 	}
@@ -138,14 +137,14 @@ func (b *builder) loadState() (*state, error) {
 		sem <- struct{}{}
 		go func(i int) {
 			defer func() { <-sem; wg.Done() }()
-			data, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("entries-%04d.gob", i)))
+			data, err := os.ReadFile(filepath.Join(b.state, shardName(i)))
 			if err != nil {
 				errs[i] = err
 				return
 			}
 			var es []*Entry
 			if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&es); err != nil {
-				errs[i] = fmt.Errorf("%s shard %d: %w", dir, i, err)
+				errs[i] = fmt.Errorf("%s shard %d: %w", b.state, i, err)
 				return
 			}
 			mu.Lock()
@@ -164,6 +163,21 @@ func (b *builder) loadState() (*state, error) {
 	b.prev = st.Files
 	b.prevShards = meta.Shards
 	return st, nil
+}
+
+// invalidate removes the previous run's state before the first file of the tree changes: from
+// here until commit the tree matches no state.
+func (b *builder) invalidate() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.invalid {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(b.state, "meta.gob")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("publish: invalidate state: %w", err)
+	}
+	b.invalid = true
+	return nil
 }
 
 func (b *builder) mkdirFor(rel string) error {
@@ -186,30 +200,48 @@ func (b *builder) mkdirFor(rel string) error {
 	return nil
 }
 
-// writeFile stores data in a new file at rel with one open, write and close. It never
-// truncates an existing file: an existing path (a hard link shared with the previous build)
-// is unlinked first. It goes to the system calls directly: an os.File would also try to
-// register each file with the poller and set a cleanup on it, for 21,000 files a run.
+// writeFile replaces the file at rel with data, atomically (writeNew).
 func (b *builder) writeFile(rel string, data []byte) error {
 	if err := cleanRel(rel); err != nil {
+		return err
+	}
+	if err := b.invalidate(); err != nil {
 		return err
 	}
 	if err := b.mkdirFor(rel); err != nil {
 		return err
 	}
-	return writeNew(filepath.Join(b.dir, filepath.FromSlash(rel)), data)
+	b.mu.Lock()
+	b.tmpSeq++
+	seq := b.tmpSeq
+	b.mu.Unlock()
+	return writeNew(filepath.Join(b.dir, filepath.FromSlash(rel)), data, seq)
 }
 
-// writeNew creates path (O_EXCL; an existing file is unlinked and created again) and writes data.
-func writeNew(path string, data []byte) error {
+// tmpPrefix starts the name of a file being written; a full run removes leftovers.
+const tmpPrefix = ".publish-tmp-"
+
+// writeNew replaces path with data atomically: it writes a new temporary file in the same
+// folder (O_EXCL) and renames it over path. A reader that has path open keeps reading the old
+// bytes; one that opens it gets the old file or the new one, never a mix. The old file (a
+// hard link elsewhere, say) is never written through. It goes to the system calls directly:
+// an os.File would also register each file with the poller and set a cleanup on it, for
+// hundreds of thousands of files in a full run.
+func writeNew(path string, data []byte, seq uint64) error {
+	tmp := filepath.Join(filepath.Dir(path), tmpPrefix+strconv.FormatUint(seq, 36)+"-"+filepath.Base(path))
 	const flags = syscall.O_WRONLY | syscall.O_CREAT | syscall.O_EXCL | syscall.O_CLOEXEC
-	fd, err := openRetry(path, flags)
+	fd, err := openRetry(tmp, flags)
 	if err == syscall.EEXIST {
-		syscall.Unlink(path)
-		fd, err = openRetry(path, flags)
+		syscall.Unlink(tmp)
+		fd, err = openRetry(tmp, flags)
 	}
 	if err != nil {
-		return &os.PathError{Op: "open", Path: path, Err: err}
+		return &os.PathError{Op: "open", Path: tmp, Err: err}
+	}
+	fail := func(op string, err error) error {
+		syscall.Close(fd)
+		syscall.Unlink(tmp)
+		return &os.PathError{Op: op, Path: tmp, Err: err}
 	}
 	for len(data) > 0 {
 		n, err := syscall.Write(fd, data)
@@ -217,17 +249,20 @@ func writeNew(path string, data []byte) error {
 			continue
 		}
 		if err != nil {
-			syscall.Close(fd)
-			return &os.PathError{Op: "write", Path: path, Err: err}
+			return fail("write", err)
 		}
 		if n == 0 {
-			syscall.Close(fd)
-			return &os.PathError{Op: "write", Path: path, Err: io.ErrShortWrite}
+			return fail("write", io.ErrShortWrite)
 		}
 		data = data[n:]
 	}
 	if err := syscall.Close(fd); err != nil {
-		return &os.PathError{Op: "close", Path: path, Err: err}
+		syscall.Unlink(tmp)
+		return &os.PathError{Op: "close", Path: tmp, Err: err}
+	}
+	if err := syscall.Rename(tmp, path); err != nil {
+		syscall.Unlink(tmp)
+		return &os.PathError{Op: "rename", Path: path, Err: err}
 	}
 	return nil
 }
@@ -241,22 +276,22 @@ func openRetry(path string, flags int) (int, error) {
 	}
 }
 
-func (b *builder) record(rel string, fp uint64, linked bool) {
+func (b *builder) record(rel string, fp uint64, kept bool) {
 	b.mu.Lock()
 	b.files[rel] = fp
-	if linked {
-		b.linked++
+	if kept {
+		b.kept++
 	} else {
 		b.written++
 	}
 	b.mu.Unlock()
 }
 
-// write stores data at rel (its fingerprint is the hash of data).
+// write stores data at rel (its fingerprint is the hash of data) unless the file holds it.
 func (b *builder) write(rel string, data []byte) error {
 	fp := hashBytes(data)
-	if ok, err := b.linkIfSame(rel, fp); ok || err != nil {
-		return err
+	if b.keepIfSame(rel, fp) {
+		return nil
 	}
 	if err := b.writeFile(rel, data); err != nil {
 		return fmt.Errorf("publish: write %s: %w", rel, err)
@@ -265,11 +300,11 @@ func (b *builder) write(rel string, data []byte) error {
 	return nil
 }
 
-// lazy stores what render writes at rel, unless the previous build holds rel with the same
-// fingerprint fp: then that file is linked and render is not called.
+// lazy stores what render writes at rel, unless the previous run wrote rel with the same
+// fingerprint fp: then the file stays and render is not called.
 func (b *builder) lazy(rel string, fp uint64, render func(w io.Writer) error) error {
-	if ok, err := b.linkIfSame(rel, fp); ok || err != nil {
-		return err
+	if b.keepIfSame(rel, fp) {
+		return nil
 	}
 	buf := getBuf()
 	defer putBuf(buf)
@@ -297,66 +332,49 @@ func putBuf(b *bytes.Buffer) {
 	bufPool.Put(b)
 }
 
-// keep links rel from the previous build with its previous fingerprint. It reports false when
-// the previous build does not have it.
-func (b *builder) keep(rel string) (bool, error) {
+// keep leaves rel as the previous run wrote it. It reports false when the previous run did
+// not write it.
+func (b *builder) keep(rel string) bool {
+	b.mu.Lock()
 	fp, ok := b.prev[rel]
+	b.mu.Unlock()
 	if !ok {
-		return false, nil
-	}
-	return b.linkIfSame(rel, fp)
-}
-
-func (b *builder) linkIfSame(rel string, fp uint64) (bool, error) {
-	if b.prevDir == "" {
-		return false, nil
-	}
-	if old, ok := b.prev[rel]; !ok || old != fp {
-		return false, nil
-	}
-	if err := cleanRel(rel); err != nil {
-		return false, err
-	}
-	if err := b.mkdirFor(rel); err != nil {
-		return false, err
-	}
-	src := filepath.Join(b.prevDir, filepath.FromSlash(rel))
-	dst := filepath.Join(b.dir, filepath.FromSlash(rel))
-	if err := os.Link(src, dst); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return false, nil // the previous build lost it: render again
-		}
-		// No hard links here (another file system?): copy.
-		if err := copyFile(src, dst); err != nil {
-			return false, nil
-		}
+		return false
 	}
 	b.record(rel, fp, true)
-	return true, nil
+	return true
 }
 
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
+// keepIfSame keeps rel when the previous run wrote it with the fingerprint fp.
+func (b *builder) keepIfSame(rel string, fp uint64) bool {
+	b.mu.Lock()
+	old, ok := b.prev[rel]
+	b.mu.Unlock()
+	if !ok || old != fp {
+		return false
 	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	b.record(rel, fp, true)
+	return true
 }
 
-// commit writes the state next to the build and swaps the current symlink to it.
-func (b *builder) commit(st *state) error {
-	dir := b.dir + stateSuffix
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return fmt.Errorf("publish: write state: %w", err)
+// commit removes the files of the previous run that this one did not write or keep (pages of
+// changesets that left the window), writes the state, and points current at the tree.
+func (b *builder) commit(st *state, full bool) error {
+	if err := b.invalidate(); err != nil {
+		return err
+	}
+	if full {
+		if err := b.sweep(); err != nil {
+			return err
+		}
+	} else {
+		for rel := range b.prev {
+			if _, ok := b.files[rel]; !ok && cleanRel(rel) == nil {
+				if err := os.Remove(filepath.Join(b.dir, filepath.FromSlash(rel))); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return fmt.Errorf("publish: remove %s: %w", rel, err)
+				}
+			}
+		}
 	}
 	shards := make([][]*Entry, stateShards)
 	for _, e := range st.Entries {
@@ -368,13 +386,10 @@ func (b *builder) commit(st *state) error {
 	errs := make([]error, stateShards)
 	sem := make(chan struct{}, 8)
 	for i := range shards {
-		name := fmt.Sprintf("entries-%04d.gob", i)
-		// A shard none of whose entries changed is the previous build's shard.
-		if b.prevDir != "" && !b.dirty[i] && i < len(b.prevShards) {
-			if os.Link(filepath.Join(b.prevDir+stateSuffix, name), filepath.Join(dir, name)) == nil {
-				meta.Shards[i] = b.prevShards[i]
-				continue
-			}
+		// A shard none of whose entries changed is the previous run's.
+		if !full && !b.dirty[i] && i < len(b.prevShards) {
+			meta.Shards[i] = b.prevShards[i]
+			continue
 		}
 		wg.Add(1)
 		sem <- struct{}{}
@@ -388,7 +403,7 @@ func (b *builder) commit(st *state) error {
 				return
 			}
 			meta.Shards[i] = hashBytes(buf.Bytes())
-			errs[i] = os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644)
+			errs[i] = writeNew(filepath.Join(b.state, shardName(i)), buf.Bytes(), uint64(i))
 		}(i)
 	}
 	wg.Wait()
@@ -401,16 +416,56 @@ func (b *builder) commit(st *state) error {
 	if err := gob.NewEncoder(&buf).Encode(meta); err != nil {
 		return fmt.Errorf("publish: encode state: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "meta.gob"), buf.Bytes(), 0o644); err != nil {
+	if err := writeNew(filepath.Join(b.state, "meta.gob"), buf.Bytes(), 0); err != nil {
 		return fmt.Errorf("publish: write state: %w", err)
 	}
-	tmp := filepath.Join(b.out, "."+currentLink+"-"+b.name)
-	if err := os.Symlink(filepath.Join(buildsDir, b.name), tmp); err != nil {
+	cur := filepath.Join(b.out, currentLink)
+	if target, err := os.Readlink(cur); err == nil && target == treeDir {
+		return nil
+	}
+	tmp := filepath.Join(b.out, "."+currentLink+"-new")
+	os.Remove(tmp)
+	if err := os.Symlink(treeDir, tmp); err != nil {
 		return fmt.Errorf("publish: symlink: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(b.out, currentLink)); err != nil {
+	if err := os.Rename(tmp, cur); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("publish: swap %s: %w", filepath.Join(b.out, currentLink), err)
+		return fmt.Errorf("publish: swap %s: %w", cur, err)
+	}
+	return nil
+}
+
+// sweep removes every file and empty folder of the tree that this run did not write: what a
+// failed run or an older version left behind.
+func (b *builder) sweep() error {
+	var dirs []string
+	err := filepath.WalkDir(b.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(b.dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if rel != "." {
+				dirs = append(dirs, p)
+			}
+			return nil
+		}
+		if _, ok := b.files[rel]; !ok {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("publish: sweep %s: %w", b.dir, err)
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		os.Remove(dirs[i]) // only when empty
 	}
 	return nil
 }
@@ -422,33 +477,13 @@ func (b *builder) markDirty(id int64) {
 	b.mu.Unlock()
 }
 
-// abort removes the unfinished build.
-func (b *builder) abort() {
-	os.RemoveAll(b.dir)
-	os.RemoveAll(b.dir + stateSuffix)
-}
+// abort leaves the tree as it is (every file in it is complete) and no state: the next run is
+// a full one.
+func (b *builder) abort() {}
 
-// cleanup removes every build except the new one and the one it replaced.
+// cleanup removes the previous layout's build folders.
 func (b *builder) cleanup() {
-	entries, err := os.ReadDir(filepath.Join(b.out, buildsDir))
-	if err != nil {
-		return
-	}
-	keep := map[string]bool{b.name: true}
-	if b.prevDir != "" {
-		keep[filepath.Base(b.prevDir)] = true
-	}
-	var names []string
-	for _, e := range entries {
-		n := strings.TrimSuffix(e.Name(), stateSuffix)
-		if !keep[n] {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		os.RemoveAll(filepath.Join(b.out, buildsDir, n))
-	}
+	os.RemoveAll(filepath.Join(b.out, legacyDir))
 }
 
 func hashBytes(p []byte) uint64 {

@@ -14,8 +14,8 @@ func TestHashStringIsHashBytes(t *testing.T) {
 	}
 }
 
-// writeNew never writes through an existing file: the path may be a hard link shared with
-// the previous build, which must keep its bytes.
+// writeNew never writes through an existing file (a reader may have it open, or it is a hard
+// link elsewhere): it renames a new file over it.
 func TestWriteNewReplacesLinkWithoutTouchingIt(t *testing.T) {
 	dir := t.TempDir()
 	old, p := filepath.Join(dir, "old"), filepath.Join(dir, "new")
@@ -25,7 +25,7 @@ func TestWriteNewReplacesLinkWithoutTouchingIt(t *testing.T) {
 	if err := os.Link(old, p); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeNew(p, []byte("this build")); err != nil {
+	if err := writeNew(p, []byte("this build"), 1); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(old); string(b) != "previous build" {
@@ -34,7 +34,10 @@ func TestWriteNewReplacesLinkWithoutTouchingIt(t *testing.T) {
 	if b, _ := os.ReadFile(p); string(b) != "this build" {
 		t.Errorf("new file = %q", b)
 	}
-	if err := writeNew(filepath.Join(dir, "missing", "x"), nil); err == nil {
+	if err := writeNew(filepath.Join(dir, "missing", "x"), nil, 2); err == nil {
 		t.Error("writeNew into a missing folder: no error")
+	}
+	if es, _ := os.ReadDir(dir); len(es) != 2 {
+		t.Errorf("files left: %v", es)
 	}
 }
