@@ -2,6 +2,7 @@ package elements
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -278,5 +279,167 @@ func TestPGWriteBulk(t *testing.T) {
 	if len(got) != 4 || got[0].Source != SourceDiff || got[0].Lat != 1 || got[0].Seq != 9 || got[1].Source != SourceSeed ||
 		got[1].Tags[0] != (Tag{"n", "5"}) || len(got[2].Nodes) != 0 || got[2].Nodes == nil || len(got[3].Members) != 2 {
 		t.Errorf("after bulk: %+v", got)
+	}
+}
+
+// indexes lists the indexes of elements with their definitions.
+func indexes(t *testing.T, db DB) []string {
+	t.Helper()
+	rows, err := db.Query(context.Background(), `SELECT indexdef FROM pg_indexes WHERE tablename = 'elements' ORDER BY indexname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestPGLoad: the empty store's fast path (COPY straight into the table, indexes rebuilt) holds
+// exactly what WriteBulk writes, keeps the first of duplicate versions, leaves the table as it
+// was when aborted, and refuses a store that holds versions without locking it.
+func TestPGLoad(t *testing.T) {
+	ctx := context.Background()
+	var els []Element
+	for i := range 30_000 {
+		e := Element{Type: Node, ID: int64(i + 100), Version: 1 + i%3, Changeset: int64(i / 7), Timestamp: t0.Add(time.Duration(i) * time.Second),
+			UID: int64(i % 5), User: fmt.Sprint("u", i%5), Visible: i%11 != 0, HasCoords: i%11 != 0, Lat: float64(i%180)/2 - 45, Lon: float64(i%360)/2 - 90}
+		if i%4 == 0 {
+			e.Tags = []Tag{{"n", fmt.Sprint(i)}, {"näme", "\"q\"\t\\"}}
+		}
+		els = append(els, e)
+	}
+	els = append(els, world()...)
+	els = append(els, Element{Type: Way, ID: 30, Version: 1, Changeset: 3, Timestamp: t0, Visible: true}, // no nodes
+		Element{Type: Relation, ID: 31, Version: 1, Changeset: 3, Timestamp: t0, Visible: true, Members: []Member{}}) // no members
+
+	slow := dbtest.PG(t)
+	if _, err := (PG{DB: slow.Pool}).WriteBulk(ctx, els, SourceSeed); err != nil {
+		t.Fatal(err)
+	}
+	fast := dbtest.PG(t)
+	want := indexes(t, fast.Pool)
+	if len(want) < 3 {
+		t.Fatalf("elements has %d indexes: %v", len(want), want)
+	}
+	load := func(els []Element, abort bool) (int64, error) {
+		t.Helper()
+		tx, err := fast.Pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		l, err := StartLoad(ctx, tx)
+		if err != nil {
+			return 0, err
+		}
+		for i := 0; i < len(els); i += 7000 {
+			if err := l.Write(ctx, els[i:min(i+7000, len(els))], SourceSeed); err != nil {
+				l.Abort(ctx, err)
+				return 0, err
+			}
+		}
+		if abort {
+			l.Abort(ctx, nil)
+			if err := tx.Commit(ctx); err != nil { // the transaction goes on after an abort
+				t.Fatal(err)
+			}
+			return 0, nil
+		}
+		n, err := l.Finish(ctx)
+		if err != nil {
+			return n, err
+		}
+		return n, tx.Commit(ctx)
+	}
+	if _, err := load(els, true); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	fast.Pool.QueryRow(ctx, `SELECT count(*) FROM elements`).Scan(&n)
+	if got := indexes(t, fast.Pool); n != 0 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("after an aborted load: %d rows, indexes %v, want %v", n, got, want)
+	}
+	// Versions listed twice: the first is kept.
+	dup := append(append([]Element{}, els...), els[5], els[len(els)-3])
+	dup[len(dup)-1].Tags = []Tag{{"second", "copy"}}
+	got, err := load(dup, false)
+	if err != nil || got != int64(len(els)) {
+		t.Fatalf("load wrote %d versions (%v), want %d", got, err, len(els))
+	}
+	dbtest.SameTables(t, dbtest.Tables(t, slow.Pool), dbtest.Tables(t, fast.Pool))
+	if got := indexes(t, fast.Pool); !reflect.DeepEqual(got, want) {
+		t.Errorf("indexes after the load: %v, want %v", got, want)
+	}
+	// Held versions: refused.
+	if _, err := load(els[:10], false); !errors.Is(err, ErrNotEmpty) {
+		t.Fatalf("load into a store in use: %v", err)
+	}
+}
+
+// TestPGLoadRace: versions committed while a load waits for its lock make it refuse, and it
+// then holds no lock on the table.
+func TestPGLoadRace(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.PG(t)
+	writer, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Rollback(ctx)
+	if err := (PG{DB: writer}).Write(ctx, world()[:1], SourceDiff, 1, false); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	started := make(chan error, 1)
+	go func() {
+		_, err := StartLoad(ctx, tx)
+		started <- err
+	}()
+	// Wait until the load waits for its lock (the writer's row is not committed: it saw an
+	// empty table), then commit the row.
+	for i := 0; ; i++ {
+		var waiting int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE relation = 'elements'::regclass AND NOT granted`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if i == 500 {
+			t.Fatal("the load never waited for its lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := writer.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-started; !errors.Is(err, ErrNotEmpty) {
+		t.Fatalf("load after a concurrent write: %v", err)
+	}
+	other, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx)
+	if _, err := other.Exec(ctx, `SET LOCAL lock_timeout = '2s'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := (PG{DB: other}).Write(ctx, world()[3:4], SourceDiff, 2, false); err != nil {
+		t.Errorf("write beside a refused load (the table is still locked?): %v", err)
+	}
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM elements`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the load's transaction after the refusal: %d rows, %v", n, err)
 	}
 }

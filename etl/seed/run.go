@@ -40,7 +40,10 @@ type RunOptions struct {
 // Result is what a seed did.
 type Result struct {
 	Stats
-	New      int64             // versions the store did not hold before
+	New int64 // versions the store did not hold before
+	// Empty: the store held nothing, so the versions were copied straight into the table and
+	// its indexes built at the end (elements.Load); otherwise merged (elements.PG.WriteBulk).
+	Empty    bool
 	Pointers map[string]uint64 // pointer name: the sequence it was created at
 }
 
@@ -96,12 +99,41 @@ func Run(ctx context.Context, db *pgxpool.Pool, o RunOptions) (Result, error) {
 		return res, fmt.Errorf("seed: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	w := newStoreWriter(ctx, elements.PG{DB: tx})
+	// An empty store (the first deployment) is loaded straight into the table, its indexes
+	// built at the end; otherwise through the staging table, keeping the versions held.
+	load, err := elements.StartLoad(ctx, tx)
+	var write func(context.Context, []elements.Element) (int64, error)
+	switch {
+	case err == nil:
+		res.Empty = true
+		write = func(ctx context.Context, els []elements.Element) (int64, error) {
+			return 0, load.Write(ctx, els, elements.SourceSeed)
+		}
+	case errors.Is(err, elements.ErrNotEmpty), errors.Is(err, elements.ErrNotOwner):
+		if errors.Is(err, elements.ErrNotOwner) {
+			o.Log.Warn("seed: the empty store's fast path needs the role that owns the tables; merging instead", "err", err)
+		}
+		pg := elements.PG{DB: tx}
+		write = func(ctx context.Context, els []elements.Element) (int64, error) {
+			return pg.WriteBulk(ctx, els, elements.SourceSeed)
+		}
+	default:
+		return res, fmt.Errorf("seed: %w", err)
+	}
+	w := newStoreWriter(ctx, write)
 	st, err := Load(ctx, o.Source, w, Options{Regions: o.Regions, Log: o.Log, Progress: o.Progress, BatchSize: o.BatchSize})
 	newRows, werr := w.close()
 	res.Stats, res.New = st, newRows
 	if err == nil {
 		err = werr
+	}
+	if load != nil {
+		if err != nil {
+			load.Abort(ctx, err)
+		} else {
+			o.Log.Info("seed: building the element store's indexes", "versions", st.Kept.Total())
+			res.New, err = load.Finish(ctx)
+		}
 	}
 	if err != nil {
 		return res, err
@@ -122,7 +154,7 @@ func Run(ctx context.Context, db *pgxpool.Pool, o RunOptions) (Result, error) {
 	}
 	o.Log.Info("seed done", "extract", o.Source.Name(), "read", st.Read, "kept", st.Kept.Total(), "new", res.New,
 		"nodes", st.Kept.Nodes, "ways", st.Kept.Ways, "relations", st.Kept.Relations, "missing_nodes", st.MissingNodes,
-		"passes", st.Passes, "ids_in_memory", st.IDs, "seconds", st.Duration.Seconds())
+		"passes", st.Passes, "ids_in_memory", st.IDs, "empty_store", res.Empty, "seconds", st.Duration.Seconds())
 	for name, seq := range res.Pointers {
 		o.Log.Info("replication pointer created", "pointer", name, "seq", seq, "at", st.Header.Format(time.RFC3339))
 	}
@@ -153,10 +185,9 @@ func Header(ctx context.Context, src Source) (time.Time, error) {
 	return sc.header, nil
 }
 
-// storeWriter converts batches to element versions and writes them with elements' bulk path
-// on its own goroutine, so that decoding and writing overlap: at most two batches wait.
+// storeWriter converts batches to element versions and writes them on its own goroutine, so
+// that decoding and writing overlap: at most two batches wait.
 type storeWriter struct {
-	pg   elements.PG
 	ch   chan []elements.Element
 	done chan struct{}
 	n    int64
@@ -170,15 +201,15 @@ func (w *storeWriter) failed() error {
 	return w.err
 }
 
-func newStoreWriter(ctx context.Context, pg elements.PG) *storeWriter {
-	w := &storeWriter{pg: pg, ch: make(chan []elements.Element, 1), done: make(chan struct{})}
+func newStoreWriter(ctx context.Context, write func(context.Context, []elements.Element) (int64, error)) *storeWriter {
+	w := &storeWriter{ch: make(chan []elements.Element, 1), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		for els := range w.ch {
 			if w.failed() != nil {
 				continue
 			}
-			n, err := pg.WriteBulk(ctx, els, elements.SourceSeed)
+			n, err := write(ctx, els)
 			w.n += n
 			if err != nil {
 				w.mu.Lock()
