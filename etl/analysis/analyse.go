@@ -8,13 +8,10 @@ import (
 	"log/slog"
 	"math"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/paulmach/orb"
-	"github.com/paulmach/orb/geo"
-	"github.com/paulmach/orb/geojson"
 
 	"github.com/osmtrack/osmtrack/etl/config"
 	"github.com/osmtrack/osmtrack/etl/osmapi"
@@ -106,26 +103,69 @@ func (s *state) addAll(es []Elem) int {
 // download is recorded (in.Download) and the API can download (Downloader), the whole changeset
 // is downloaded once (changeset/ID/download), put into the store and analysed in full. A
 // changeset still short of versions is incomplete, the text saying how many the analysis had.
+//
+// Analyse first asks the store and the API for everything the decision needs (previous
+// versions, positions of way nodes, the ways of dragged nodes, the user's details), then
+// builds the document over those values (state.build), asking nobody.
 func (a *Analyzer) Analyse(ctx context.Context, in Input) (*Document, Stats, error) {
-	// A copy with the defaults filled in: an Analyzer may be shared by goroutines.
-	ac := *a
-	a = &ac
-	if a.Log == nil {
-		a.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	now := time.Now
-	if a.Now != nil {
-		now = a.Now
-	}
-	if a.Config.Reasons.LongNameChars == 0 && a.Config.Reasons.LargeBuildingM2 == 0 {
-		a.Config = config.Default().Analyse
-	}
+	a = a.withDefaults()
+	now := a.Now
 	s := &state{a: a, csID: in.Meta.ID, known: map[VKey]*Elem{}, hist: map[Key][]*Elem{}, cs: map[Key][]*Elem{}, at: map[int64]*Elem{}, missNode: map[int64]bool{}}
 	elems, err := s.complete(ctx, in, in.Elems, now().UTC())
 	if err != nil {
 		return nil, s.stats, err
 	}
-	elems = append([]Elem(nil), elems...)
+	elems = s.index(elems)
+	s.tAt = editTime(elems, in.Meta, now().UTC())
+
+	// 1. Previous versions of everything modified or deleted.
+	if err := s.fetchPrevious(ctx, elems); err != nil {
+		return nil, s.stats, err
+	}
+	// 2. Positions of the way nodes the changeset does not hold, at the time of the edit.
+	if err := s.resolveNodes(ctx, s.outsideWayNodes()); err != nil {
+		return nil, s.stats, err
+	}
+	analysedAt := now().UTC()
+	// 3. The ways of the nodes moved far (dragged_node), 4. the user's details.
+	var f facts
+	f.drag = s.dragFacts(ctx)
+	if f.user, err = s.userDetails(ctx, in.Meta, analysedAt); err != nil {
+		return nil, s.stats, err
+	}
+
+	doc := s.build(in.Meta, elems, analysedAt, f)
+	s.completeness(in, doc)
+	return doc, s.stats, nil
+}
+
+// facts are what analysis asked the store and the API beyond element versions and positions
+// (those are in the state): what the decision reads.
+type facts struct {
+	drag drag
+	user *osmapi.User // nil: unknown
+}
+
+// withDefaults is a copy of a with the defaults filled in (an Analyzer may be shared by
+// goroutines).
+func (a *Analyzer) withDefaults() *Analyzer {
+	ac := *a
+	if ac.Log == nil {
+		ac.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if ac.Now == nil {
+		ac.Now = time.Now
+	}
+	if ac.Config.Reasons.LongNameChars == 0 && ac.Config.Reasons.LargeBuildingM2 == 0 {
+		ac.Config = config.Default().Analyse
+	}
+	return &ac
+}
+
+// index sorts a copy of the changeset's versions, fills in their actions (from version and
+// visibility when unknown) and makes them known: the versions the analysis reads.
+func (s *state) index(in []Elem) []Elem {
+	elems := append([]Elem(nil), in...)
 	SortElems(elems)
 	for i := range elems {
 		e := &elems[i]
@@ -148,19 +188,29 @@ func (a *Analyzer) Analyse(ctx context.Context, in Input) (*Document, Stats, err
 		}
 		s.cs[k] = append(s.cs[k], e)
 	}
-	s.tAt = now().UTC()
+	return elems
+}
+
+// editTime is when the changeset edited: its newest version's timestamp, else its closing
+// time, else now. Nodes outside the changeset are placed as they were then.
+func editTime(elems []Elem, meta Meta, now time.Time) time.Time {
+	t := now
 	if len(elems) > 0 {
-		s.tAt = elems[0].TS
+		t = elems[0].TS
 		for i := range elems {
-			if elems[i].TS.After(s.tAt) {
-				s.tAt = elems[i].TS
+			if elems[i].TS.After(t) {
+				t = elems[i].TS
 			}
 		}
-	} else if in.Meta.ClosedAt != nil {
-		s.tAt = *in.Meta.ClosedAt
+	} else if meta.ClosedAt != nil {
+		t = *meta.ClosedAt
 	}
+	return t
+}
 
-	// 1. Previous versions of everything modified or deleted.
+// fetchPrevious makes the previous version of every version modified or deleted known (store,
+// then API); those nobody has count as missing.
+func (s *state) fetchPrevious(ctx context.Context, elems []Elem) error {
 	var need []VKey
 	for i := range elems {
 		e := &elems[i]
@@ -172,48 +222,49 @@ func (a *Analyzer) Analyse(ctx context.Context, in Input) (*Document, Stats, err
 		}
 	}
 	if err := s.fetchExact(ctx, need); err != nil {
-		return nil, s.stats, err
+		return err
 	}
 	for _, k := range need {
 		if _, ok := s.known[k]; !ok {
 			s.missPrev++
 		}
 	}
+	return nil
+}
 
-	// 2. Positions of the way nodes the changeset does not hold, at the time of the edit.
-	wantNodes := map[int64]bool{}
+// outsideWayNodes are the nodes of the changeset's ways (before and after) that the changeset
+// does not hold, by id.
+func (s *state) outsideWayNodes() []int64 {
+	want := map[int64]bool{}
 	for _, k := range s.csKeys {
 		if k.Type != 'w' {
 			continue
 		}
 		if after := s.after(k); after != nil {
 			for _, n := range after.Nodes {
-				wantNodes[n] = true
+				want[n] = true
 			}
 		}
 		if before := s.before(k); before != nil {
 			for _, n := range before.Nodes {
-				wantNodes[n] = true
+				want[n] = true
 			}
 		}
 	}
 	var outside []int64
-	for n := range wantNodes {
+	for n := range want {
 		if _, ok := s.cs[Key{Type: 'n', ID: n}]; !ok {
 			outside = append(outside, n)
 		}
 	}
 	sort.Slice(outside, func(i, j int) bool { return outside[i] < outside[j] })
-	if err := s.resolveNodes(ctx, outside); err != nil {
-		return nil, s.stats, err
-	}
+	return outside
+}
 
-	doc := s.build(ctx, in.Meta, elems, now().UTC())
-	if err := s.userReasons(ctx, in.Meta, doc); err != nil {
-		return nil, s.stats, err
-	}
-	// Changeset-level reasons first, then per-element ones, each group in the order found.
-	sort.SliceStable(doc.Reasons, func(i, j int) bool { return doc.Reasons[i].Element == nil && doc.Reasons[j].Element != nil })
+// completeness says whether the document is complete (Complete, Missing, Incomplete): every
+// previous version and way node position known, and no fewer changes than the metadata (or the
+// diffs) counted.
+func (s *state) completeness(in Input, doc *Document) {
 	s.stats.Missing = s.missPrev + s.missPos
 	doc.Missing = s.stats.Missing
 	var why []string
@@ -243,7 +294,190 @@ func (a *Analyzer) Analyse(ctx context.Context, in Input) (*Document, Stats, err
 		why = append(why, plural(s.missPos, "way node position", "way node positions")+" unavailable")
 	}
 	doc.Incomplete = strings.Join(why, "; ")
-	return doc, s.stats, nil
+}
+
+// userDetails are the user's details of the analysis day, from the user cache, else the API
+// (then cached); nil when not wanted (analyse.user_details), not asked for or unknown.
+func (s *state) userDetails(ctx context.Context, meta Meta, analysedAt time.Time) (*osmapi.User, error) {
+	if meta.UID <= 0 || !s.a.Config.UserDetails || (s.a.Users == nil && s.a.UserCache == nil) {
+		return nil, nil
+	}
+	day := analysedAt.UTC().Truncate(24 * time.Hour)
+	if s.a.UserCache != nil {
+		cu, ok, err := s.a.UserCache.CachedUser(ctx, meta.UID, day)
+		if err != nil {
+			return nil, fmt.Errorf("user cache: %w", err)
+		}
+		if ok {
+			return &cu, nil
+		}
+	}
+	if s.a.Users == nil {
+		return nil, nil
+	}
+	fu, err := s.a.Users.User(ctx, meta.UID)
+	switch {
+	case errors.Is(err, osmapi.ErrNotFound):
+		s.a.Log.Info("user details unavailable", "uid", meta.UID, "err", err)
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("OSM API: %w", err)
+	}
+	if s.a.UserCache != nil {
+		if err := s.a.UserCache.PutUser(ctx, fu, day); err != nil {
+			return nil, fmt.Errorf("user cache: %w", err)
+		}
+	}
+	return &fu, nil
+}
+
+// dragFacts finds the nodes of the changeset moved farther than DraggedNodeM and why each
+// move matters: a highway or waterway tag (DraggedNodeKeys) on the node or on one of its ways,
+// from the changeset's ways, then the store's (WayFinder), then the API's (NodeWays); an
+// untagged node whose ways nobody knows matters all the same. It also draws the lines of the
+// moved nodes' ways outside the changeset (parentWays). Lookups that fail are logged: the
+// reason then says less.
+func (s *state) dragFacts(ctx context.Context) drag {
+	rc := s.a.Config.Reasons
+	d := drag{moved: map[int64]float64{}, because: map[int64]string{}, ways: map[int64][]map[string]any{}}
+	// A node of a changeset's way tagged highway or waterway matters.
+	for _, k := range s.csKeys {
+		if k.Type != 'w' {
+			continue
+		}
+		for _, w := range []*Elem{s.before(k), s.after(k)} {
+			if w == nil {
+				continue
+			}
+			dk := ""
+			for _, key := range rc.DraggedNodeKeys {
+				if v, ok := w.Tags[key]; ok {
+					dk = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
+					break
+				}
+			}
+			for _, n := range w.Nodes {
+				if dk != "" && d.because[n] == "" {
+					d.because[n] = dk
+				}
+			}
+		}
+	}
+	// The nodes moved far; a node tagged highway or waterway matters.
+	var candidates []int64
+	for _, k := range s.csKeys {
+		if k.Type != 'n' {
+			continue
+		}
+		_, before, after, ok := s.beforeAfter(k)
+		if !ok || before == nil || after == nil || !before.HasLoc || !after.HasLoc {
+			continue
+		}
+		m := Haversine(orb.Point{before.Lon, before.Lat}, orb.Point{after.Lon, after.Lat})
+		if m <= rc.DraggedNodeM {
+			continue
+		}
+		d.moved[k.ID] = m
+		for _, key := range rc.DraggedNodeKeys {
+			for _, t := range []map[string]string{after.Tags, before.Tags} {
+				if v, ok := t[key]; ok && d.because[k.ID] == "" {
+					d.because[k.ID] = fmt.Sprintf("tag %s=%s", key, v)
+				}
+			}
+		}
+		if d.because[k.ID] == "" {
+			candidates = append(candidates, k.ID)
+		}
+	}
+	nodeWays := s.waysOfMovedNodes(ctx, d, candidates)
+	var ids []int64
+	for id := range d.moved {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		if via := d.because[id]; via == "" || via == "-" {
+			continue
+		}
+		if pw := s.parentWays(ctx, id, nodeWays[id]); len(pw) > 0 {
+			d.ways[id] = pw
+		}
+	}
+	return d
+}
+
+// waysOfMovedNodes looks up the ways of the moved nodes whose move does not matter yet
+// (candidates): in the store, then the API (whose answers go into the store). It sets
+// d.because when one of them is a highway or waterway ("-": their ways are known and none is)
+// and returns the ways found per moved node.
+func (s *state) waysOfMovedNodes(ctx context.Context, d drag, candidates []int64) map[int64][]*Elem {
+	rc := s.a.Config.Reasons
+	nodeWays := map[int64][]*Elem{}
+	if len(candidates) == 0 {
+		return nodeWays
+	}
+	if wf, ok := s.a.Store.(WayFinder); ok && s.a.Store != nil {
+		ways, err := wf.WaysWithNodes(ctx, candidates)
+		if err != nil {
+			s.a.Log.Warn("dragged_node: could not look up ways", "err", err)
+		}
+		for i := range ways {
+			w := &ways[i]
+			for _, n := range w.Nodes {
+				if _, m := d.moved[n]; m {
+					nodeWays[n] = append(nodeWays[n], w)
+				}
+			}
+			for _, key := range rc.DraggedNodeKeys {
+				if v, ok := w.Tags[key]; ok {
+					for _, n := range w.Nodes {
+						if _, m := d.moved[n]; m && d.because[n] == "" {
+							d.because[n] = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
+						}
+					}
+					break
+				}
+			}
+		}
+	}
+	// Still unknown: ask the API for the node's ways; when it cannot tell, an untagged node
+	// (a way node) moved that far is flagged all the same, saying so.
+	for _, id := range candidates {
+		if d.because[id] != "" {
+			continue
+		}
+		if nw, ok := s.a.API.(NodeWays); ok && s.a.API != nil {
+			objs, err := nw.WaysOfNode(ctx, id)
+			if err == nil {
+				ways := FromObjects(objs, "")
+				if s.a.Store != nil {
+					if err := s.a.Store.Put(ctx, ways); err != nil {
+						s.a.Log.Warn("dragged_node: could not store ways", "err", err)
+					}
+				}
+				for i := range ways {
+					w := &ways[i]
+					nodeWays[id] = append(nodeWays[id], w)
+					for _, key := range rc.DraggedNodeKeys {
+						if v, ok := w.Tags[key]; ok && d.because[id] == "" {
+							d.because[id] = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
+						}
+					}
+				}
+				if len(ways) > 0 && d.because[id] == "" {
+					d.because[id] = "-" // its ways are known and none is a highway or waterway
+				}
+			} else {
+				s.a.Log.Info("dragged_node: ways of node unavailable", "node", id, "err", err)
+			}
+		}
+		if d.because[id] == "" {
+			if b := s.before(Key{Type: 'n', ID: id}); b != nil && len(b.Tags) == 0 {
+				d.because[id] = "untagged way node (its ways are unknown)"
+			}
+		}
+	}
+	return nodeWays
 }
 
 func plural(n int, one, many string) string {
@@ -561,16 +795,6 @@ func Label(t byte, id int64, tags map[string]string) string {
 	return fmt.Sprintf("%s %d", TypeName(t), id)
 }
 
-func (s *state) lengthKey(tags map[string]string) []string {
-	var out []string
-	for _, k := range s.a.Config.LengthKeys {
-		if v, ok := tags[k]; ok && v != "" {
-			out = append(out, k+"="+v)
-		}
-	}
-	return out
-}
-
 func hashtags(meta Meta) []string {
 	out := []string{}
 	seen := map[string]bool{}
@@ -674,635 +898,3 @@ func memberDiff(before, after []Member) (added, removed int, reordered bool) {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func round1(v float64) float64 { return math.Round(v*10) / 10 }
-
-func (s *state) build(ctx context.Context, meta Meta, elems []Elem, now time.Time) *Document {
-	cfg := s.a.Config
-	d := &Document{SchemaVersion: SchemaVersion, AnalysedAt: now,
-		Elements: []Element{}, LengthM: map[string]Length{}, OtherUsers: []OtherUser{}, Reasons: []Reason{},
-		TagSummary: TagSummary{Added: map[string]int{}, Removed: map[string]int{}, Changed: map[string]int{}}}
-	tags := meta.Tags
-	if tags == nil {
-		tags = map[string]string{}
-	}
-	d.Changeset = Changeset{ID: meta.ID, User: meta.User, UID: meta.UID, CreatedAt: meta.CreatedAt, ClosedAt: meta.ClosedAt,
-		Open: meta.Open, CommentsCount: meta.CommentsCount, ChangesCount: meta.ChangesCount, Tags: tags, BBox: meta.BBox,
-		Editor: tags["created_by"], Hashtags: hashtags(meta), Comment: tags["comment"]}
-
-	others := map[int64]*OtherUser{}
-	var otherOrder []int64
-	for i := range elems {
-		e := &elems[i]
-		tc := &d.Counts.Create
-		switch e.Action {
-		case "modify":
-			tc = &d.Counts.Modify
-		case "delete":
-			tc = &d.Counts.Delete
-		}
-		switch e.Type {
-		case 'n':
-			tc.Node++
-		case 'w':
-			tc.Way++
-		case 'r':
-			tc.Relation++
-		}
-		prev := s.prevOf(e)
-		el := Element{Type: TypeName(e.Type), ID: e.ID, Version: e.Version, Action: e.Action}
-		cur := e.Tags
-		if e.Action == "delete" {
-			cur = map[string]string{}
-		}
-		var before map[string]string
-		switch {
-		case e.Action == "create":
-			before = map[string]string{}
-		case prev != nil:
-			before = prev.Tags
-		}
-		if before != nil {
-			el.TagsAdded, el.TagsRemoved, el.TagsChanged = tagDiff(before, cur)
-		} else {
-			el.TagsAdded, el.TagsRemoved, el.TagsChanged = map[string]string{}, map[string]string{}, map[string][2]string{}
-			el.BeforeMissing = true
-		}
-		shown := cur
-		if e.Action == "delete" && prev != nil {
-			shown = prev.Tags
-		}
-		if len(shown) > 0 {
-			el.Tags = shown
-		}
-		for k, v := range el.TagsAdded {
-			d.TagSummary.Added[k+"="+v]++
-		}
-		for k, v := range el.TagsRemoved {
-			d.TagSummary.Removed[k+"="+v]++
-		}
-		for k, v := range el.TagsChanged {
-			d.TagSummary.Changed[k+": "+v[0]+" → "+v[1]]++
-		}
-		if prev != nil {
-			el.PrevUser, el.PrevUID, el.PrevVersion, el.PrevSource = prev.User, prev.UID, prev.Version, prev.Source.String()
-			if prev.Changeset != s.csID && (prev.UID != meta.UID || (prev.UID == 0 && prev.User != meta.User)) {
-				o := others[prev.UID]
-				if o == nil {
-					o = &OtherUser{User: prev.User, UID: prev.UID}
-					others[prev.UID] = o
-					otherOrder = append(otherOrder, prev.UID)
-				}
-				o.Count++
-				if e.Action == "delete" {
-					o.Deleted++
-				} else {
-					o.Modified++
-				}
-			}
-		}
-		switch e.Type {
-		case 'n':
-			if e.Action == "modify" && prev != nil && prev.HasLoc && e.HasLoc {
-				el.MovedM = ptr(round1(Haversine(orb.Point{prev.Lon, prev.Lat}, orb.Point{e.Lon, e.Lat})))
-			}
-		case 'w':
-			var a, r int
-			switch {
-			case e.Action == "create":
-				a = len(e.Nodes)
-			case prev == nil:
-			case e.Action == "delete":
-				r = len(prev.Nodes)
-			default:
-				bc, ac := idCounts(prev.Nodes), idCounts(e.Nodes)
-				for id, n := range ac {
-					if dd := n - bc[id]; dd > 0 {
-						a += dd
-					}
-				}
-				for id, n := range bc {
-					if dd := n - ac[id]; dd > 0 {
-						r += dd
-					}
-				}
-			}
-			if e.Action == "create" || prev != nil {
-				el.NodesAdded, el.NodesRemoved = ptr(a), ptr(r)
-			}
-			w := e
-			isAfter := true
-			if e.Action == "delete" {
-				w, isAfter = prev, false
-			}
-			if w != nil && (e.Version == s.cs[e.Key()][len(s.cs[e.Key()])-1].Version) {
-				ls, miss := s.wayLine(w, isAfter)
-				if miss == 0 && len(ls) > 1 {
-					el.LengthM = ptr(round1(LineLength(ls)))
-				} else if miss > 0 {
-					el.BeforeMissing = el.BeforeMissing || !isAfter
-				}
-			}
-		case 'r':
-			switch {
-			case e.Action == "create":
-				el.MembersAdded, el.MembersRemoved, el.MembersReordered = ptr(len(e.Members)), ptr(0), ptr(false)
-			case prev == nil:
-			case e.Action == "delete":
-				el.MembersAdded, el.MembersRemoved, el.MembersReordered = ptr(0), ptr(len(prev.Members)), ptr(false)
-			default:
-				a, r, ro := memberDiff(prev.Members, e.Members)
-				el.MembersAdded, el.MembersRemoved, el.MembersReordered = ptr(a), ptr(r), ptr(ro)
-			}
-		}
-		lt := shown
-		if lt == nil {
-			lt = map[string]string{}
-		}
-		el.Label = Label(e.Type, e.ID, lt)
-		d.Elements = append(d.Elements, el)
-	}
-	d.Counts.Total = d.Counts.Create.Sum() + d.Counts.Modify.Sum() + d.Counts.Delete.Sum()
-	for _, uid := range otherOrder {
-		d.OtherUsers = append(d.OtherUsers, *others[uid])
-	}
-	sort.SliceStable(d.OtherUsers, func(i, j int) bool { return d.OtherUsers[i].Count > d.OtherUsers[j].Count })
-
-	s.netPass(ctx, d)
-	d.Reasons = append(changesetReasons(cfg, meta, d.Counts), d.Reasons...)
-	return d
-}
-
-// netPass computes, per element (first version before, last version after): geometry, lengths
-// and the per-element reasons.
-func (s *state) netPass(ctx context.Context, d *Document) {
-	cfg := s.a.Config
-	rc := cfg.Reasons
-	s.countMissing = true
-	defer func() { s.countMissing = false; s.missPos = len(s.missNode) }()
-	fc := geojson.NewFeatureCollection()
-	// Nodes drawn as part of a way are not drawn again unless tagged.
-	inWay := map[int64]bool{}
-	dragKeys := map[int64]string{}
-	for _, k := range s.csKeys {
-		if k.Type != 'w' {
-			continue
-		}
-		for _, w := range []*Elem{s.before(k), s.after(k)} {
-			if w == nil {
-				continue
-			}
-			dk := ""
-			for _, key := range rc.DraggedNodeKeys {
-				if v, ok := w.Tags[key]; ok {
-					dk = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
-					break
-				}
-			}
-			for _, n := range w.Nodes {
-				inWay[n] = true
-				if dk != "" && dragKeys[n] == "" {
-					dragKeys[n] = dk
-				}
-			}
-		}
-	}
-	addFeature := func(g orb.Geometry, action string, e *Elem, st string) {
-		f := geojson.NewFeature(g)
-		f.Properties["action"] = action
-		f.Properties["type"] = TypeName(e.Type)
-		f.Properties["id"] = e.ID
-		f.Properties["version"] = e.Version
-		f.Properties["state"] = st
-		if l := Label(e.Type, e.ID, e.Tags); l != "" {
-			f.Properties["label"] = l
-		}
-		fc.Append(f)
-	}
-	var dragCandidates []int64
-	moved := map[int64]float64{}
-	for _, k := range s.csKeys {
-		vs := s.cs[k]
-		first, last := vs[0], vs[len(vs)-1]
-		before := s.before(k)
-		after := s.after(k)
-		action := "modify"
-		switch {
-		case first.Version == 1 || first.Action == "create":
-			action = "create"
-			before = nil
-		case after == nil:
-			action = "delete"
-		}
-		if action == "create" && after == nil {
-			continue
-		}
-		ref := &ElementRef{Type: TypeName(k.Type), ID: k.ID, Version: last.Version}
-		label := ""
-		if after != nil {
-			label = Label(k.Type, k.ID, after.Tags)
-		} else if before != nil {
-			label = Label(k.Type, k.ID, before.Tags)
-		}
-		switch k.Type {
-		case 'n':
-			show := func(e *Elem) bool { return e != nil && (len(e.Tags) > 0 || !inWay[k.ID]) && e.HasLoc }
-			if show(before) {
-				addFeature(orb.Point{before.Lon, before.Lat}, action, before, "before")
-			}
-			if show(after) {
-				addFeature(orb.Point{after.Lon, after.Lat}, action, after, "after")
-			}
-			if before != nil && after != nil && before.HasLoc && after.HasLoc {
-				m := Haversine(orb.Point{before.Lon, before.Lat}, orb.Point{after.Lon, after.Lat})
-				if m > rc.DraggedNodeM {
-					moved[k.ID] = m
-					for _, key := range rc.DraggedNodeKeys {
-						for _, t := range []map[string]string{after.Tags, before.Tags} {
-							if v, ok := t[key]; ok && dragKeys[k.ID] == "" {
-								dragKeys[k.ID] = fmt.Sprintf("tag %s=%s", key, v)
-							}
-						}
-					}
-					if dragKeys[k.ID] == "" {
-						dragCandidates = append(dragCandidates, k.ID)
-					}
-				}
-			}
-			if before != nil && (before.Tags["place"] != "") && (action == "delete" || (after != nil && (after.Tags["place"] != before.Tags["place"] || after.Tags["name"] != before.Tags["name"]))) {
-				ev := map[string]any{"before": map[string]any{"place": before.Tags["place"], "name": before.Tags["name"]}}
-				if after != nil {
-					ev["after"] = map[string]any{"place": after.Tags["place"], "name": after.Tags["name"]}
-				} else {
-					ev["after"] = nil
-				}
-				ev["action"] = action
-				d.Reasons = append(d.Reasons, Reason{Code: "place_changed", Text: fmt.Sprintf("Place %s was %s", label, map[bool]string{true: "deleted", false: "renamed or retyped"}[action == "delete"]), Evidence: ev, Element: ref})
-			}
-		case 'w':
-			var lb, la float64
-			var okb, oka bool
-			if before != nil {
-				ls, miss := s.wayLine(before, false)
-				if len(ls) > 1 {
-					addFeature(ls, action, before, "before")
-				}
-				lb, okb = LineLength(ls), miss == 0
-			}
-			if after != nil {
-				ls, miss := s.wayLine(after, true)
-				if len(ls) > 1 {
-					addFeature(ls, action, after, "after")
-				}
-				la, oka = LineLength(ls), miss == 0
-				if bv, ok := after.Tags["building"]; ok && bv != "no" && oka && len(ls) >= 4 && ls[0] == ls[len(ls)-1] {
-					area := geo.Area(orb.Polygon{orb.Ring(ls)})
-					if area > rc.LargeBuildingM2 {
-						d.Reasons = append(d.Reasons, Reason{Code: "large_building", Text: fmt.Sprintf("Building %s covers %.0f m²", label, area),
-							Evidence: map[string]any{"area_m2": math.Round(area), "threshold_m2": rc.LargeBuildingM2, "building": bv}, Element: ref})
-					}
-				}
-			}
-			switch action {
-			case "create":
-				if oka {
-					for _, kv := range s.lengthKey(after.Tags) {
-						l := d.LengthM[kv]
-						l.Created += la
-						d.LengthM[kv] = l
-					}
-				}
-			case "delete":
-				if before != nil && okb {
-					for _, kv := range s.lengthKey(before.Tags) {
-						l := d.LengthM[kv]
-						l.Deleted += lb
-						d.LengthM[kv] = l
-					}
-				}
-				if before != nil {
-					hw := before.Tags["highway"]
-					for _, mr := range rc.MajorRoads {
-						if hw == mr {
-							ev := map[string]any{"highway": hw, "major_roads": rc.MajorRoads}
-							if n := before.Tags["name"]; n != "" {
-								ev["name"] = n
-							}
-							if okb {
-								ev["length_m"] = round1(lb)
-							}
-							d.Reasons = append(d.Reasons, Reason{Code: "major_road_deleted", Text: fmt.Sprintf("Major road %s was deleted", label), Evidence: ev, Element: ref})
-						}
-					}
-				}
-			case "modify":
-				if before != nil && okb && oka {
-					bk, ak := s.lengthKey(before.Tags), s.lengthKey(after.Tags)
-					for _, kv := range bk {
-						l := d.LengthM[kv]
-						l.Modified -= lb
-						d.LengthM[kv] = l
-					}
-					for _, kv := range ak {
-						l := d.LengthM[kv]
-						l.Modified += la
-						d.LengthM[kv] = l
-					}
-				}
-			}
-		}
-		// very_long_name: a new or changed name.
-		if after != nil {
-			if n := after.Tags["name"]; len([]rune(n)) > rc.LongNameChars && (before == nil || before.Tags["name"] != n) {
-				d.Reasons = append(d.Reasons, Reason{Code: "very_long_name", Text: fmt.Sprintf("%s has a name of %d characters", strings.ToUpper(label[:1])+label[1:], len([]rune(n))),
-					Evidence: map[string]any{"name": n, "length": len([]rune(n)), "threshold": rc.LongNameChars}, Element: ref})
-			}
-		}
-	}
-	// Nodes moved far whose tags do not say highway/waterway: look for their ways in the store.
-	// nodeWays keeps the ways found per node (the map's context: its parent ways).
-	nodeWays := map[int64][]*Elem{}
-	if len(dragCandidates) > 0 {
-		if wf, ok := s.a.Store.(WayFinder); ok && s.a.Store != nil {
-			ways, err := wf.WaysWithNodes(ctx, dragCandidates)
-			if err != nil {
-				s.a.Log.Warn("dragged_node: could not look up ways", "err", err)
-			}
-			for i := range ways {
-				w := &ways[i]
-				for _, n := range w.Nodes {
-					if _, m := moved[n]; m {
-						nodeWays[n] = append(nodeWays[n], w)
-					}
-				}
-				for _, key := range rc.DraggedNodeKeys {
-					if v, ok := w.Tags[key]; ok {
-						for _, n := range w.Nodes {
-							if _, m := moved[n]; m && dragKeys[n] == "" {
-								dragKeys[n] = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
-							}
-						}
-						break
-					}
-				}
-			}
-		}
-	}
-	// Still unknown: ask the API for the node's ways; when it cannot tell, an untagged node
-	// (a way node) moved that far is flagged all the same, saying so.
-	for _, id := range dragCandidates {
-		if dragKeys[id] != "" {
-			continue
-		}
-		if nw, ok := s.a.API.(NodeWays); ok && s.a.API != nil {
-			objs, err := nw.WaysOfNode(ctx, id)
-			if err == nil {
-				ways := FromObjects(objs, "")
-				if s.a.Store != nil {
-					if err := s.a.Store.Put(ctx, ways); err != nil {
-						s.a.Log.Warn("dragged_node: could not store ways", "err", err)
-					}
-				}
-				for i := range ways {
-					w := &ways[i]
-					nodeWays[id] = append(nodeWays[id], w)
-					for _, key := range rc.DraggedNodeKeys {
-						if v, ok := w.Tags[key]; ok && dragKeys[id] == "" {
-							dragKeys[id] = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
-						}
-					}
-				}
-				if len(ways) > 0 && dragKeys[id] == "" {
-					dragKeys[id] = "-" // its ways are known and none is a highway or waterway
-				}
-			} else {
-				s.a.Log.Info("dragged_node: ways of node unavailable", "node", id, "err", err)
-			}
-		}
-		if dragKeys[id] == "" {
-			if b := s.before(Key{Type: 'n', ID: id}); b != nil && len(b.Tags) == 0 {
-				dragKeys[id] = "untagged way node (its ways are unknown)"
-			}
-		}
-	}
-	var movedIDs []int64
-	for id := range moved {
-		movedIDs = append(movedIDs, id)
-	}
-	sort.Slice(movedIDs, func(i, j int) bool { return movedIDs[i] < movedIDs[j] })
-	for _, id := range movedIDs {
-		via := dragKeys[id]
-		if via == "" || via == "-" {
-			continue
-		}
-		k := Key{Type: 'n', ID: id}
-		b, a := s.before(k), s.after(k)
-		vs := s.cs[k]
-		ev := map[string]any{"moved_m": round1(moved[id]), "threshold_m": rc.DraggedNodeM, "because": via,
-			"from": []float64{b.Lon, b.Lat}, "to": []float64{a.Lon, a.Lat}}
-		if pw := s.parentWays(ctx, id, nodeWays[id]); len(pw) > 0 {
-			ev["ways"] = pw
-		}
-		d.Reasons = append(d.Reasons, Reason{Code: "dragged_node", Text: fmt.Sprintf("Node %d (%s) moved %.1f km", id, via, moved[id]/1000),
-			Evidence: ev, Element: &ElementRef{Type: "node", ID: id, Version: vs[len(vs)-1].Version}})
-	}
-	for kv, l := range d.LengthM {
-		r := Length{Created: round1(l.Created), Deleted: round1(l.Deleted), Modified: round1(l.Modified)}
-		if r == (Length{}) {
-			delete(d.LengthM, kv) // retagged or touched without a length change
-			continue
-		}
-		d.LengthM[kv] = r
-	}
-	d.Geometry = fc
-}
-
-// IsPowerfulEditor reports whether created_by names a powerful editor (no created_by counts).
-func IsPowerfulEditor(cfg config.AnalyseReasons, createdBy string) bool {
-	if createdBy == "" {
-		return true
-	}
-	lc := strings.ToLower(createdBy)
-	for _, p := range cfg.PowerfulEditors {
-		if strings.Contains(lc, strings.ToLower(p)) {
-			return true
-		}
-	}
-	return false
-}
-
-// changesetReasons are the reasons from counts and changeset tags.
-func changesetReasons(c config.Analyse, meta Meta, counts Counts) []Reason {
-	rc := c.Reasons
-	out := []Reason{}
-	tags := meta.Tags
-	createdBy, hasEditor := tags["created_by"]
-	powerful := IsPowerfulEditor(rc, createdBy)
-	C, M, D := counts.Create.Sum(), counts.Modify.Sum(), counts.Delete.Sum()
-	n := C + M + D
-	if n > 0 {
-		fc, fm, fd := float64(C)/float64(n), float64(M)/float64(n), float64(D)/float64(n)
-		switch {
-		case fc > rc.ImportRatio && C > rc.ImportMin && (powerful || C > rc.ImportMinAnyEditor):
-			out = append(out, Reason{Code: "possible_import", Text: fmt.Sprintf("%d of %d elements created (%.0f%%)", C, n, fc*100),
-				Evidence: map[string]any{"created": C, "total": n, "ratio": round3(fc), "ratio_threshold": rc.ImportRatio, "min_created": rc.ImportMin,
-					"powerful_editor": powerful, "editor": createdBy, "min_created_any_editor": rc.ImportMinAnyEditor}})
-		case fm > rc.ModifyRatio && M > rc.ModifyMin:
-			out = append(out, Reason{Code: "mass_modification", Text: fmt.Sprintf("%d of %d elements modified (%.0f%%)", M, n, fm*100),
-				Evidence: map[string]any{"modified": M, "total": n, "ratio": round3(fm), "ratio_threshold": rc.ModifyRatio, "min_modified": rc.ModifyMin}})
-		case (fd > rc.DeleteRatio && D > rc.DeleteMin) || D > rc.DeleteMinAbsolute:
-			out = append(out, Reason{Code: "mass_deletion", Text: fmt.Sprintf("%d of %d elements deleted (%.0f%%)", D, n, fd*100),
-				Evidence: map[string]any{"deleted": D, "total": n, "ratio": round3(fd), "ratio_threshold": rc.DeleteRatio, "min_deleted": rc.DeleteMin, "min_deleted_any_ratio": rc.DeleteMinAbsolute}})
-		}
-	}
-	if !hasEditor {
-		out = append(out, Reason{Code: "no_editor", Text: "Software editor was not declared", Evidence: map[string]any{"tag": "created_by", "present": false}})
-	}
-	if cm := tags["comment"]; cm != "" {
-		suspect := append(append([]string{}, rc.SuspectWords...), rc.SourceWords...)
-		v := CheckComment(cm, suspect, rc.ExcludedWords)
-		if v.Flagged {
-			words := []string{}
-			for _, m := range v.Suspect {
-				words = append(words, m.Word)
-			}
-			excl := []string{}
-			for _, m := range v.Excluded {
-				excl = append(excl, m.Word)
-			}
-			out = append(out, Reason{Code: "suspect_word", Text: "Comment contains " + quotedList(words),
-				Evidence: map[string]any{"field": "comment", "words": words, "excluded": excl, "text": cm}})
-		}
-	}
-	for _, f := range []struct {
-		field, text string
-		exc         []string
-	}{{"source", tags["source"], rc.SourceExceptions}, {"imagery_used", tags["imagery_used"], nil}} {
-		if f.text == "" {
-			continue
-		}
-		if ws := FindSubstrings(f.text, rc.SourceWords, f.exc); len(ws) > 0 {
-			out = append(out, Reason{Code: "suspect_word", Text: fmt.Sprintf("%s mentions %s", f.field, strings.Join(ws, ", ")),
-				Evidence: map[string]any{"field": f.field, "words": ws, "text": f.text}})
-		}
-	}
-	if strings.EqualFold(strings.TrimSpace(tags["review_requested"]), "yes") {
-		out = append(out, Reason{Code: "review_requested", Text: "The mapper asked for a review", Evidence: map[string]any{"tag": "review_requested", "value": tags["review_requested"]}})
-	}
-	// iD warnings.
-	warn := map[string][]string{}
-	var warnOrder []string
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var incompatible []string
-	for _, k := range keys {
-		if !strings.HasPrefix(k, "warnings:") {
-			continue
-		}
-		rest := strings.TrimPrefix(k, "warnings:")
-		name, _, _ := strings.Cut(rest, ":")
-		code := ""
-		switch {
-		case strings.HasPrefix(rest, "suspicious_name:generic_name"):
-			code = "warning:generic_name"
-		case name == "incompatible_source":
-			incompatible = append(incompatible, k)
-			continue
-		default:
-			for _, w := range rc.Warnings {
-				if name == w {
-					code = "warning:" + name
-				}
-			}
-		}
-		if code == "" {
-			continue
-		}
-		if _, ok := warn[code]; !ok {
-			warnOrder = append(warnOrder, code)
-		}
-		warn[code] = append(warn[code], k)
-	}
-	if len(incompatible) > 0 {
-		vals := map[string]any{}
-		for _, k := range incompatible {
-			vals[k] = tags[k]
-		}
-		out = append(out, Reason{Code: "suspect_word", Text: "iD warned of an incompatible source", Evidence: map[string]any{"field": "warnings", "tags": vals}})
-	}
-	for _, code := range warnOrder {
-		vals := map[string]any{}
-		for _, k := range warn[code] {
-			vals[k] = tags[k]
-		}
-		out = append(out, Reason{Code: code, Text: fmt.Sprintf("iD warned: %s", strings.ReplaceAll(strings.TrimPrefix(code, "warning:"), "_", " ")), Evidence: map[string]any{"tags": vals}})
-	}
-	return out
-}
-
-func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
-
-// userReasons adds new_mapper and multiple_blocks.
-func (s *state) userReasons(ctx context.Context, meta Meta, d *Document) error {
-	rc := s.a.Config.Reasons
-	count, from := -1, ""
-	if v, ok := meta.Tags["changesets_count"]; ok {
-		var n int
-		if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d", &n); err == nil && n >= 0 {
-			count, from = n, "changesets_count tag"
-		}
-	}
-	var u *osmapi.User
-	if meta.UID > 0 && s.a.Config.UserDetails && (s.a.Users != nil || s.a.UserCache != nil) {
-		day := d.AnalysedAt.UTC().Truncate(24 * time.Hour)
-		if s.a.UserCache != nil {
-			cu, ok, err := s.a.UserCache.CachedUser(ctx, meta.UID, day)
-			if err != nil {
-				return fmt.Errorf("user cache: %w", err)
-			}
-			if ok {
-				u = &cu
-			}
-		}
-		if u == nil && s.a.Users != nil {
-			fu, err := s.a.Users.User(ctx, meta.UID)
-			switch {
-			case errors.Is(err, osmapi.ErrNotFound):
-				s.a.Log.Info("user details unavailable", "uid", meta.UID, "err", err)
-			case err != nil:
-				return fmt.Errorf("OSM API: %w", err)
-			default:
-				u = &fu
-				if s.a.UserCache != nil {
-					if err := s.a.UserCache.PutUser(ctx, fu, day); err != nil {
-						return fmt.Errorf("user cache: %w", err)
-					}
-				}
-			}
-		}
-	}
-	if count < 0 && u != nil {
-		count, from = u.ChangesetsCount, "OSM API user details"
-	}
-	if count >= 0 && count <= rc.NewMapperChangesets {
-		d.Reasons = append(d.Reasons, Reason{Code: "new_mapper", Text: fmt.Sprintf("%s has %d changesets", meta.User, count),
-			Evidence: map[string]any{"changesets_count": count, "threshold": rc.NewMapperChangesets, "from": from}})
-	}
-	if u != nil && u.BlocksReceived > rc.MaxBlocks {
-		d.Reasons = append(d.Reasons, Reason{Code: "multiple_blocks", Text: fmt.Sprintf("%s received %d blocks", meta.User, u.BlocksReceived),
-			Evidence: map[string]any{"blocks_received": u.BlocksReceived, "blocks_active": u.BlocksActive, "threshold": rc.MaxBlocks}})
-	}
-	return nil
-}
-
-// quotedList quotes each word and joins them with commas: `"import", "google"`.
-func quotedList(words []string) string {
-	q := make([]string, len(words))
-	for i, w := range words {
-		q[i] = strconv.Quote(w)
-	}
-	return strings.Join(q, ", ")
-}
