@@ -108,42 +108,53 @@ func (s *state) addAll(es []Elem) int {
 // versions, positions of way nodes, the ways of dragged nodes, the user's details), then
 // builds the document over those values (state.build), asking nobody.
 func (a *Analyzer) Analyse(ctx context.Context, in Input) (*Document, Stats, error) {
+	s, elems, f, err := a.ask(ctx, in)
+	if err != nil {
+		return nil, s.stats, err
+	}
+	doc := s.build(in.Meta, elems, f)
+	s.completeness(in, doc)
+	return doc, s.stats, nil
+}
+
+// ask gathers what the decision reads: the changeset's versions (downloaded when short), their
+// previous versions, the positions of their ways' nodes, the ways of nodes moved far and the
+// user's details, from the store, then the API.
+func (a *Analyzer) ask(ctx context.Context, in Input) (*state, []Elem, facts, error) {
 	a = a.withDefaults()
 	now := a.Now
 	s := &state{a: a, csID: in.Meta.ID, known: map[VKey]*Elem{}, hist: map[Key][]*Elem{}, cs: map[Key][]*Elem{}, at: map[int64]*Elem{}, missNode: map[int64]bool{}}
+	var f facts
 	elems, err := s.complete(ctx, in, in.Elems, now().UTC())
 	if err != nil {
-		return nil, s.stats, err
+		return s, nil, f, err
 	}
 	elems = s.index(elems)
 	s.tAt = editTime(elems, in.Meta, now().UTC())
 
 	// 1. Previous versions of everything modified or deleted.
 	if err := s.fetchPrevious(ctx, elems); err != nil {
-		return nil, s.stats, err
+		return s, nil, f, err
 	}
 	// 2. Positions of the way nodes the changeset does not hold, at the time of the edit.
 	if err := s.resolveNodes(ctx, s.outsideWayNodes()); err != nil {
-		return nil, s.stats, err
+		return s, nil, f, err
 	}
-	analysedAt := now().UTC()
+	f.analysedAt = now().UTC()
 	// 3. The ways of the nodes moved far (dragged_node), 4. the user's details.
-	var f facts
 	f.drag = s.dragFacts(ctx)
-	if f.user, err = s.userDetails(ctx, in.Meta, analysedAt); err != nil {
-		return nil, s.stats, err
+	if f.user, err = s.userDetails(ctx, in.Meta, f.analysedAt); err != nil {
+		return s, nil, f, err
 	}
-
-	doc := s.build(in.Meta, elems, analysedAt, f)
-	s.completeness(in, doc)
-	return doc, s.stats, nil
+	return s, elems, f, nil
 }
 
 // facts are what analysis asked the store and the API beyond element versions and positions
-// (those are in the state): what the decision reads.
+// (those are in the state), and when: what the decision reads besides the state.
 type facts struct {
-	drag drag
-	user *osmapi.User // nil: unknown
+	analysedAt time.Time // when the analysis asked (the document's analysed_at)
+	drag       drag
+	user       *osmapi.User // nil: unknown
 }
 
 // withDefaults is a copy of a with the defaults filled in (an Analyzer may be shared by

@@ -10,8 +10,8 @@ import (
 // build decides the document over values: the changeset's versions and what the state knows
 // (previous versions, node positions), plus what the store and the API answered beyond them
 // (f). It asks nobody.
-func (s *state) build(meta Meta, elems []Elem, now time.Time, f facts) *Document {
-	d := newDocument(meta, now)
+func (s *state) build(meta Meta, elems []Elem, f facts) *Document {
+	d := newDocument(meta, f.analysedAt)
 	others := otherUsers{byUID: map[int64]*OtherUser{}}
 	for i := range elems {
 		e := &elems[i]
