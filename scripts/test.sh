@@ -39,4 +39,6 @@ echo "test: go vet, then go test -race on $*; a line per package as it finishes"
   # Differential fuzzing, fast vs reference osmChange decoder, 20s on the whole-suite run
   # (corpus: etl/osmchange/testdata/fuzz/FuzzDecode).
   if [ "$*" = ./... ]; then check "fuzz FuzzDecode" go test -json -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20s ./etl/osmchange/; fi
+  # The changeset-XML parser against paulmach/osm, 10s.
+  if [ "$*" = ./... ]; then check "fuzz changeset FuzzDecode" go test -json -run '^$' -fuzz '^FuzzDecode$' -fuzztime 10s ./etl/changeset/; fi
 } | "$TMP/testreport" "$(go list -m)"

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/paulmach/osm"
+
+	"github.com/osmtrack/osmtrack/etl/changeset"
 )
 
 // Meta is the changeset's metadata.
@@ -47,26 +48,6 @@ func (e *InputError) Error() string {
 
 func (e *InputError) Unwrap() error { return e.Err }
 
-type xmlChangeset struct {
-	ID            int64    `xml:"id,attr"`
-	User          string   `xml:"user,attr"`
-	UID           int64    `xml:"uid,attr"`
-	CreatedAt     string   `xml:"created_at,attr"`
-	ClosedAt      string   `xml:"closed_at,attr"`
-	Open          string   `xml:"open,attr"`
-	CommentsCount int      `xml:"comments_count,attr"`
-	ChangesCount  int      `xml:"changes_count,attr"`
-	NumChanges    int      `xml:"num_changes,attr"`
-	MinLat        *float64 `xml:"min_lat,attr"`
-	MinLon        *float64 `xml:"min_lon,attr"`
-	MaxLat        *float64 `xml:"max_lat,attr"`
-	MaxLon        *float64 `xml:"max_lon,attr"`
-	Tags          []struct {
-		K string `xml:"k,attr"`
-		V string `xml:"v,attr"`
-	} `xml:"tag"`
-}
-
 func lineOf(dec *xml.Decoder, err error) int {
 	var se *xml.SyntaxError
 	if errors.As(err, &se) {
@@ -87,63 +68,43 @@ func ReadMeta(path string) (Meta, error) {
 	return DecodeMeta(f, path)
 }
 
-// DecodeMeta is ReadMeta on a reader; name is used in errors.
+// DecodeMeta is ReadMeta on a reader; name is used in errors. It reads with the one
+// changeset-XML parser (etl/changeset) and takes the first changeset.
 func DecodeMeta(r io.Reader, name string) (Meta, error) {
-	dec := xml.NewDecoder(r)
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return Meta{}, &InputError{File: name, Err: errors.New("no <changeset> element")}
+	list, err := changeset.Decode(r)
+	if err != nil {
+		ie := &InputError{File: name, Err: err}
+		var se *changeset.SyntaxError
+		if errors.As(err, &se) {
+			ie.Line, ie.Err = se.Line, se.Err
 		}
-		if err != nil {
-			return Meta{}, &InputError{File: name, Line: lineOf(dec, err), Err: err}
-		}
-		se, ok := tok.(xml.StartElement)
-		if !ok || se.Name.Local != "changeset" {
-			continue
-		}
-		line, _ := dec.InputPos()
-		var x xmlChangeset
-		if err := dec.DecodeElement(&x, &se); err != nil {
-			return Meta{}, &InputError{File: name, Line: lineOf(dec, err), Err: err}
-		}
-		if x.ID <= 0 {
-			return Meta{}, &InputError{File: name, Line: line, Err: errors.New("changeset without a valid id")}
-		}
-		m := Meta{ID: x.ID, User: x.User, UID: x.UID, CommentsCount: x.CommentsCount, ChangesCount: x.ChangesCount, Tags: map[string]string{}}
-		if m.ChangesCount == 0 {
-			m.ChangesCount = x.NumChanges
-		}
-		for _, t := range x.Tags {
-			m.Tags[t.K] = t.V
-		}
-		if x.Open != "" {
-			b, err := strconv.ParseBool(x.Open)
-			if err != nil {
-				return Meta{}, &InputError{File: name, Line: line, Err: fmt.Errorf("open=%q: %w", x.Open, err)}
-			}
-			m.Open = b
-		}
-		for _, p := range []struct {
-			s   string
-			dst **time.Time
-			n   string
-		}{{x.CreatedAt, &m.CreatedAt, "created_at"}, {x.ClosedAt, &m.ClosedAt, "closed_at"}} {
-			if p.s == "" {
-				continue
-			}
-			t, err := time.Parse(time.RFC3339, p.s)
-			if err != nil {
-				return Meta{}, &InputError{File: name, Line: line, Err: fmt.Errorf("%s=%q: %w", p.n, p.s, err)}
-			}
-			t = t.UTC()
-			*p.dst = &t
-		}
-		if x.MinLat != nil && x.MinLon != nil && x.MaxLat != nil && x.MaxLon != nil {
-			m.BBox = &[4]float64{*x.MinLon, *x.MinLat, *x.MaxLon, *x.MaxLat}
-		}
-		return m, nil
+		return Meta{}, ie
 	}
+	if len(list) == 0 {
+		return Meta{}, &InputError{File: name, Err: errors.New("no <changeset> element")}
+	}
+	return MetaOf(list[0]), nil
+}
+
+// MetaOf is the analysis' view of a changeset's metadata (absent counts are 0).
+func MetaOf(c changeset.Meta) Meta {
+	m := Meta{ID: c.ID, User: c.User, CreatedAt: c.CreatedAt, ClosedAt: c.ClosedAt, Open: c.Open, Tags: c.Tags}
+	if c.UID != nil {
+		m.UID = *c.UID
+	}
+	if c.CommentsCount != nil {
+		m.CommentsCount = *c.CommentsCount
+	}
+	if c.ChangesCount != nil {
+		m.ChangesCount = *c.ChangesCount
+	}
+	if m.Tags == nil {
+		m.Tags = map[string]string{}
+	}
+	if b := c.Bound; b != nil {
+		m.BBox = &[4]float64{b.Min[0], b.Min[1], b.Max[0], b.Max[1]}
+	}
+	return m
 }
 
 // ReadElements reads an osmChange file (a changeset download: the versions get the action of

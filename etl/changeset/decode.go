@@ -53,7 +53,12 @@ type xmlChangeset struct {
 // has a positive id and, when it has a bbox, a valid one; anything else in <osm> is an error.
 // Errors are *SyntaxError naming the line. The caller bounds the input's size (fetch:
 // osm.max_uncompressed_bytes).
-func Decode(r io.Reader) ([]Meta, error) {
+func Decode(r io.Reader) ([]Meta, error) { return decode(r, true) }
+
+// DecodeFeed is Decode for a changeset replication file: the root must be <osm>.
+func DecodeFeed(r io.Reader) ([]Meta, error) { return decode(r, false) }
+
+func decode(r io.Reader, bare bool) ([]Meta, error) {
 	d := xml.NewDecoder(r)
 	var out []Meta
 	depth := 0
@@ -73,7 +78,7 @@ func Decode(r io.Reader) ([]Meta, error) {
 		case xml.StartElement:
 			line, _ := d.InputPos()
 			if depth == 0 {
-				if sawRoot || t.Name.Local != "osm" && t.Name.Local != "changeset" {
+				if sawRoot || t.Name.Local != "osm" && !(bare && t.Name.Local == "changeset") {
 					return nil, &SyntaxError{Line: line, Err: fmt.Errorf("root element is <%s>, not <osm>", t.Name.Local)}
 				}
 				sawRoot = true

@@ -3,97 +3,31 @@ package fetch
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 
+	"github.com/osmtrack/osmtrack/etl/changeset"
 	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/replication"
 )
 
-// csMeta is one <changeset> of the changeset replication feed. Optional attributes are
-// pointers: a changeset without edits has no bbox, an open one no closed_at.
-type csMeta struct {
-	ID            int64      `xml:"id,attr"`
-	User          string     `xml:"user,attr"`
-	UID           *int64     `xml:"uid,attr"`
-	CreatedAt     time.Time  `xml:"created_at,attr"`
-	ClosedAt      *time.Time `xml:"closed_at,attr"`
-	Open          bool       `xml:"open,attr"`
-	NumChanges    *int       `xml:"num_changes,attr"`
-	CommentsCount *int       `xml:"comments_count,attr"`
-	MinLat        *float64   `xml:"min_lat,attr"`
-	MinLon        *float64   `xml:"min_lon,attr"`
-	MaxLat        *float64   `xml:"max_lat,attr"`
-	MaxLon        *float64   `xml:"max_lon,attr"`
-	Tags          []struct {
-		K string `xml:"k,attr"`
-		V string `xml:"v,attr"`
-	} `xml:"tag"`
-}
-
-func (c *csMeta) bound() (orb.Bound, bool) {
-	if c.MinLat == nil || c.MinLon == nil || c.MaxLat == nil || c.MaxLon == nil {
-		return orb.Bound{}, false
+// parseChangesets decodes a changeset replication file (<osm> with <changeset> children) with
+// the one changeset-XML parser; every changeset of the feed has a created_at.
+func parseChangesets(data []byte) ([]changeset.Meta, error) {
+	list, err := changeset.DecodeFeed(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
 	}
-	return orb.Bound{Min: orb.Point{*c.MinLon, *c.MinLat}, Max: orb.Point{*c.MaxLon, *c.MaxLat}}, true
-}
-
-// ParseChangesets decodes a changeset replication file (<osm> with <changeset> children).
-func ParseChangesets(data []byte) ([]csMeta, error) {
-	d := xml.NewDecoder(bytes.NewReader(data))
-	var out []csMeta
-	depth := 0
-	sawRoot := false
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			if !sawRoot {
-				return nil, errors.New("no <osm> element")
-			}
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			line, _ := d.InputPos()
-			if depth == 0 {
-				if t.Name.Local != "osm" || sawRoot {
-					return nil, fmt.Errorf("line %d: root element is <%s>, not <osm>", line, t.Name.Local)
-				}
-				sawRoot = true
-				depth = 1
-				continue
-			}
-			if t.Name.Local != "changeset" {
-				return nil, fmt.Errorf("line %d: unknown element <%s> in <osm>", line, t.Name.Local)
-			}
-			var c csMeta
-			if err := d.DecodeElement(&c, &t); err != nil {
-				return nil, fmt.Errorf("line %d: %w", line, err)
-			}
-			switch {
-			case c.ID <= 0:
-				return nil, fmt.Errorf("line %d: changeset without a positive id", line)
-			case c.CreatedAt.IsZero():
-				return nil, fmt.Errorf("line %d: changeset %d has no created_at", line, c.ID)
-			}
-			if b, ok := c.bound(); ok && (b.Min[1] < -90 || b.Max[1] > 90 || b.Min[0] < -180 || b.Max[0] > 180 || b.Min[0] > b.Max[0] || b.Min[1] > b.Max[1]) {
-				return nil, fmt.Errorf("line %d: changeset %d has an invalid bbox", line, c.ID)
-			}
-			out = append(out, c)
-		case xml.EndElement:
-			depth--
+	for _, c := range list {
+		if c.CreatedAt == nil {
+			return nil, fmt.Errorf("line %d: changeset %d has no created_at", c.Line, c.ID)
 		}
 	}
+	return list, nil
 }
 
 // RunChangesets applies changeset replication files from the pointer up to head, within
@@ -170,12 +104,12 @@ func (f *Fetcher) applyChangesetFile(ctx context.Context, o Options, seq uint64,
 	if err != nil {
 		return 0, 0, err
 	}
-	list, err := ParseChangesets(raw)
+	list, err := parseChangesets(raw)
 	if err != nil {
 		return 0, 0, fmt.Errorf("parse: %w", err)
 	}
 	// The last entry of a changeset in a file wins.
-	byID := make(map[int64]*csMeta, len(list))
+	byID := make(map[int64]*changeset.Meta, len(list))
 	for i := range list {
 		byID[list[i].ID] = &list[i]
 	}
@@ -218,8 +152,7 @@ func (f *Fetcher) applyChangesetFile(ctx context.Context, o Options, seq uint64,
 		)
 		for _, id := range ids {
 			c := byID[id]
-			b, hasB := c.bound()
-			if len(f.Regions) > 0 && !known[id] && !(hasB && f.intersects(b)) {
+			if len(f.Regions) > 0 && !known[id] && !(c.Bound != nil && f.intersects(*c.Bound)) {
 				continue
 			}
 			kid = append(kid, id)
@@ -230,30 +163,13 @@ func (f *Fetcher) applyChangesetFile(ctx context.Context, o Options, seq uint64,
 				users = append(users, nil)
 			}
 			uids = append(uids, c.UID)
-			created = append(created, c.CreatedAt.UTC())
+			created = append(created, *c.CreatedAt)
 			closed = append(closed, c.ClosedAt)
 			open = append(open, c.Open)
 			comments = append(comments, i32(c.CommentsCount))
-			changes = append(changes, i32(c.NumChanges))
-			var tb []byte
-			tb = append(tb, '{')
-			seen := map[string]bool{}
-			n := 0
-			for _, t := range c.Tags {
-				if seen[t.K] {
-					continue
-				}
-				seen[t.K] = true
-				if n > 0 {
-					tb = append(tb, ',')
-				}
-				n++
-				tb = elements.AppendJSONString(tb, t.K)
-				tb = append(tb, ':')
-				tb = elements.AppendJSONString(tb, t.V)
-			}
-			tags = append(tags, string(append(tb, '}')))
-			if hasB {
+			changes = append(changes, i32(c.ChangesCount))
+			tags = append(tags, tagsJSON(c.Tags))
+			if b := c.Bound; b != nil {
 				x0, y0, x1, y1 = append(x0, &b.Min[0]), append(y0, &b.Min[1]), append(x1, &b.Max[0]), append(y1, &b.Max[1])
 			} else {
 				x0, y0, x1, y1 = append(x0, nil), append(y0, nil), append(x1, nil), append(y1, nil)
@@ -285,6 +201,25 @@ func (f *Fetcher) applyChangesetFile(ctx context.Context, o Options, seq uint64,
 		return movePointer(ctx, tx, o.Pointer, seq, ts)
 	})
 	return len(ids), kept, err
+}
+
+// tagsJSON is a JSON object of the tags, keys sorted.
+func tagsJSON(tags map[string]string) string {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	tb := []byte{'{'}
+	for i, k := range keys {
+		if i > 0 {
+			tb = append(tb, ',')
+		}
+		tb = elements.AppendJSONString(tb, k)
+		tb = append(tb, ':')
+		tb = elements.AppendJSONString(tb, tags[k])
+	}
+	return string(append(tb, '}'))
 }
 
 func i32(p *int) *int32 {
