@@ -3,7 +3,6 @@ package site
 import (
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"math"
 	"regexp"
 	"sort"
@@ -47,9 +46,11 @@ type Entry struct {
 	TimeISO    string
 	CountsView CountsView
 
-	// HTML is the entry as the list pages show it; Hash fingerprints it.
-	HTML template.HTML
-	Hash uint64
+	// HTMLAt and HTMLLen locate the entry as the list pages show it in the state's
+	// entries.html (htmlStore; not kept in memory); Hash fingerprints it.
+	HTMLAt  int64
+	HTMLLen int32
+	Hash    uint64
 	// Sum fingerprints the database row the entry was rendered from (row.Sum); Version is its
 	// row version (rowVersion).
 	Sum     uint64

@@ -266,9 +266,11 @@ func (p *publisher) renderReview(all []*Entry) error {
 		err := p.b.lazy(rel, fp.sum(), func(w io.Writer) error {
 			v := &reviewView{Total: len(entries), listView: listView{Heading: "Review queue", Pager: pg,
 				Intro: fmt.Sprintf("%d changesets with a reason to look, most severe first (%d reviewed ones not listed).", len(entries), len(q)-len(entries))}}
-			for _, e := range chunk {
-				v.Entries = append(v.Entries, e.HTML)
+			hs, err := p.html.html(chunk)
+			if err != nil {
+				return err
 			}
+			v.Entries = hs
 			t := "Review queue"
 			if n > 1 {
 				t += fmt.Sprintf(" (page %d)", n)

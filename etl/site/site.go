@@ -135,6 +135,7 @@ type publisher struct {
 	// when their row's fingerprint did not change.
 	maybe    map[int64]*Entry
 	sorted   []*Entry   // the entries newest first (sortedEntries)
+	html     *htmlStore // the entries' HTML
 	regions  region.Set // the configured regions (outlines on the maps)
 	users    map[int64]userInfo
 	nextCard *userCard  // the user card of the next listPages call (user pages)
@@ -236,6 +237,13 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 		p.b.prev = map[string]uint64{}
 	}
 
+	hs, err := openHTMLStore(p.b.state, res.Full)
+	if err != nil {
+		return nil, err
+	}
+	defer hs.close()
+	p.html = hs
+
 	snap, err := beginSnapshot(ctx, db)
 	if err != nil {
 		return nil, err
@@ -316,7 +324,14 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 		return nil, err
 	}
 	st := &state{Snapshot: snap.now, Config: p.configFingerprint(), Entries: p.entries}
-	if err := p.b.commit(st, res.Full); err != nil {
+	if err := p.b.invalidate(); err != nil {
+		return nil, err
+	}
+	moved, err := p.html.commit(p.entries)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.b.commit(st, res.Full || moved); err != nil {
 		return nil, err
 	}
 	phase("commit")
@@ -436,9 +451,10 @@ func (p *publisher) renderChangesets(ctx context.Context, snap *snapshot, cutoff
 
 // renderedChangeset is a changeset's entry and page, rendered, waiting to be written.
 type renderedChangeset struct {
-	r    *row
-	e    *Entry
-	page *bytes.Buffer // from bufPool
+	r     *row
+	e     *Entry
+	page  *bytes.Buffer // from bufPool
+	entry []byte        // e as the lists show it (for the htmlStore)
 }
 
 // renderChangeset decodes a changeset's document and renders its entry and page.
@@ -466,7 +482,6 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("publish: changeset %d: %w", r.ID, err)
 	}
-	e.HTML = h
 	e.Hash = hashString(string(h))
 	e.Sum = r.Sum
 	e.Version = r.Version
@@ -496,12 +511,15 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 		putBuf(buf)
 		return nil, fmt.Errorf("publish: changeset %d: %w", r.ID, err)
 	}
-	return &renderedChangeset{r: r, e: e, page: buf}, nil
+	return &renderedChangeset{r: r, e: e, page: buf, entry: []byte(h)}, nil
 }
 
 // writeChangeset writes a rendered changeset's page and document and records its entry.
 func (p *publisher) writeChangeset(rc *renderedChangeset) error {
 	r := rc.r
+	if err := p.html.put(rc.e, rc.entry); err != nil {
+		return err
+	}
 	if err := p.b.write(changesetFile(r.ID), rc.page.Bytes()); err != nil {
 		return err
 	}
@@ -585,9 +603,11 @@ func (p *publisher) listPages(kind string, all []*Entry, pageName func(n int) st
 		pg := newPager(n, pages, pageName)
 		err := p.b.lazy(rel, fp.sum(), func(w io.Writer) error {
 			v := &listView{Heading: title, Intro: intro, Links: links, Pager: pg, Card: card, RegionMap: rmap}
-			for _, e := range chunk {
-				v.Entries = append(v.Entries, e.HTML)
+			hs, err := p.html.html(chunk)
+			if err != nil {
+				return err
 			}
+			v.Entries = hs
 			t := title
 			if n > 1 {
 				t += fmt.Sprintf(" (page %d)", n)
@@ -643,8 +663,8 @@ func (p *publisher) renderLists(ctx context.Context) error {
 	}
 	iv := &listView{Heading: "Latest changesets", Days: dayLinks, Regions: regionLinks, Links: []linkView{{Text: "Review queue: the changesets with a reason to look, most severe first", Href: "review.html", Local: true}},
 		Intro: fmt.Sprintf("%d changesets in the last %d days; updated %s.", len(all), p.pc.Days, fmtTime(p.site.Generated))}
-	for _, e := range latest {
-		iv.Entries = append(iv.Entries, e.HTML)
+	if iv.Entries, err = p.html.html(latest); err != nil {
+		return err
 	}
 	var buf bytes.Buffer
 	if err := p.tpl.render(&buf, "list", &page{Site: p.site, Root: "", Title: "Latest changesets", Feeds: siteFeeds, Body: iv}); err != nil {

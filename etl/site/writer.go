@@ -160,6 +160,16 @@ func (b *builder) loadState() (*state, error) {
 			return nil, err
 		}
 	}
+	// The entries' HTML must be there (htmlStore).
+	var end int64
+	for _, e := range st.Entries {
+		if x := e.HTMLAt + int64(e.HTMLLen); x > end {
+			end = x
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(b.state, htmlFile)); err != nil || fi.Size() < end {
+		return nil, fmt.Errorf("%s: the entries' html is missing or short (want %d bytes): %v", b.state, end, err)
+	}
 	b.prev = st.Files
 	b.prevShards = meta.Shards
 	return st, nil
