@@ -51,6 +51,11 @@ type Entry struct {
 	HTMLAt  int64
 	HTMLLen int32
 	Hash    uint64
+	// PageSum and JSONSum fingerprint the files changesets/ID.html and ID.json as written
+	// (JSONSum 0: no document, no file). The changeset files are not in the state's file list:
+	// an entry in the state means its files were written.
+	PageSum uint64
+	JSONSum uint64
 	// Sum fingerprints the database row the entry was rendered from (row.Sum); Version is its
 	// row version (rowVersion).
 	Sum     uint64
@@ -70,6 +75,11 @@ type Entry struct {
 	ReviewedBy   string
 	ReviewedAt   time.Time
 	ReviewedText string
+
+	// sev caches severity for the run (not saved: the configuration may change).
+	sev   int
+	sevIn bool
+	sevOK bool
 }
 
 // CountsView is the counts as the pages print them.
@@ -112,10 +122,26 @@ func (e *Entry) Elements() int { return e.Totals[0] + e.Totals[1] + e.Totals[2] 
 // ReasonCodes lists the distinct reason codes.
 func (e *Entry) ReasonCodes() []string {
 	var out []string
-	seen := map[string]bool{}
-	for _, r := range e.Reasons {
-		if !seen[r.Code] {
-			seen[r.Code] = true
+	if len(e.Reasons) > 16 {
+		seen := map[string]bool{}
+		for _, r := range e.Reasons {
+			if !seen[r.Code] {
+				seen[r.Code] = true
+				out = append(out, r.Code)
+			}
+		}
+		return out
+	}
+	// A few reasons (nearly always): no map.
+	for i, r := range e.Reasons {
+		dup := false
+		for _, q := range e.Reasons[:i] {
+			if q.Code == r.Code {
+				dup = true
+				break
+			}
+		}
+		if !dup {
 			out = append(out, r.Code)
 		}
 	}

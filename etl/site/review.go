@@ -57,7 +57,17 @@ type reviewDay struct {
 }
 
 // severity of an entry in the queue, and whether it is in the queue at all.
+// The lists ask it many times per entry; the first answer is kept in the entry for the run.
 func severity(pc *config.Publish, e *Entry) (int, bool) {
+	if e.sevOK {
+		return e.sev, e.sevIn
+	}
+	s, in := computeSeverity(pc, e)
+	e.sev, e.sevIn, e.sevOK = s, in, true
+	return s, in
+}
+
+func computeSeverity(pc *config.Publish, e *Entry) (int, bool) {
 	s, in := -1, false
 	for _, c := range e.ReasonCodes() {
 		in = true

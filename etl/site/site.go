@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -133,13 +134,15 @@ type publisher struct {
 	entries map[int64]*Entry
 	// maybe are the previous build's entries of changesets updated within the overlap: kept
 	// when their row's fingerprint did not change.
-	maybe    map[int64]*Entry
-	sorted   []*Entry   // the entries newest first (sortedEntries)
-	html     *htmlStore // the entries' HTML
-	regions  region.Set // the configured regions (outlines on the maps)
-	users    map[int64]userInfo
-	nextCard *userCard  // the user card of the next listPages call (user pages)
-	nextMap  *regionMap // the map of the next listPages call (region pages)
+	maybe  map[int64]*Entry
+	sorted []*Entry // the entries newest first (sortedEntries)
+	// prevEntries are the previous run's entries (nil in a full run).
+	prevEntries map[int64]*Entry
+	html        *htmlStore // the entries' HTML
+	regions     region.Set // the configured regions (outlines on the maps)
+	users       map[int64]userInfo
+	nextCard    *userCard  // the user card of the next listPages call (user pages)
+	nextMap     *regionMap // the map of the next listPages call (region pages)
 }
 
 // Publish renders the site into opts.Out and swaps it in.
@@ -288,6 +291,7 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 				ids = append(ids, id)
 			}
 		}
+		p.prevEntries = prev.Entries
 		ids = append(ids, p.keepChangesets(keepIDs, prev)...)
 		for id := range prev.Entries {
 			if _, ok := window[id]; !ok {
@@ -331,6 +335,10 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.removeStaleChangesets(); err != nil {
+		return nil, err
+	}
+	p.b.owned = p.ownsChangesetFile
 	if err := p.b.commit(st, res.Full || moved); err != nil {
 		return nil, err
 	}
@@ -357,18 +365,60 @@ func (p *publisher) keepChangesets(ids []int64, prev *state) []int64 {
 // keepOne leaves an unchanged changeset's files as the previous run wrote them; false when
 // that run did not write them (render it again).
 func (p *publisher) keepOne(id int64, pe *Entry) bool {
-	p.b.mu.Lock()
-	_, ok := p.b.prev[changesetFile(id)]
-	p.b.mu.Unlock()
-	if !ok || pe == nil {
+	if pe == nil || pe.PageSum == 0 {
 		return false
 	}
-	p.b.keep(changesetFile(id))
-	p.b.keep(changesetJSON(id)) // when it has one
+	p.b.count(true)
+	if pe.JSONSum != 0 {
+		p.b.count(true)
+	}
 	p.mu.Lock()
 	p.entries[id] = pe
 	p.mu.Unlock()
 	return true
+}
+
+// ownsChangesetFile reports whether rel is a changeset's page or document of this run.
+func (p *publisher) ownsChangesetFile(rel string) bool {
+	name, ok := strings.CutPrefix(rel, "changesets/")
+	if !ok {
+		return false
+	}
+	base, ext := name, ""
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		base, ext = name[:i], name[i:]
+	}
+	id, err := strconv.ParseInt(base, 10, 64)
+	if err != nil || changesetFile(id) != rel && changesetJSON(id) != rel {
+		return false
+	}
+	e := p.entries[id]
+	return e != nil && (ext == ".html" || e.JSONSum != 0)
+}
+
+// removeStaleChangesets removes the files of the changesets of the previous run that left
+// the window, and the documents of those that no longer have one.
+func (p *publisher) removeStaleChangesets() error {
+	rm := func(rel string) error {
+		if err := os.Remove(filepath.Join(p.b.dir, filepath.FromSlash(rel))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("publish: remove %s: %w", rel, err)
+		}
+		return nil
+	}
+	for id, pe := range p.prevEntries {
+		e := p.entries[id]
+		if e == nil {
+			if err := rm(changesetFile(id)); err != nil {
+				return err
+			}
+		}
+		if pe.JSONSum != 0 && (e == nil || e.JSONSum == 0) {
+			if err := rm(changesetJSON(id)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // renderChangesets renders the pages of the changesets in ids (all in the window when nil).
@@ -516,15 +566,20 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 
 // writeChangeset writes a rendered changeset's page and document and records its entry.
 func (p *publisher) writeChangeset(rc *renderedChangeset) error {
-	r := rc.r
-	if err := p.html.put(rc.e, rc.entry); err != nil {
+	r, e := rc.r, rc.e
+	if err := p.html.put(e, rc.entry); err != nil {
 		return err
 	}
-	if err := p.b.write(changesetFile(r.ID), rc.page.Bytes()); err != nil {
+	// A page rendered again with the same bytes (its row changed in what the page does not
+	// show) is not written again.
+	pe := p.prevEntries[r.ID]
+	e.PageSum = newFingerprint("page").bytes(rc.page.Bytes()).sum()
+	if err := p.b.writeIf(changesetFile(r.ID), rc.page.Bytes(), pe == nil || pe.PageSum != e.PageSum); err != nil {
 		return err
 	}
 	if r.Doc != nil {
-		if err := p.b.write(changesetJSON(r.ID), r.Doc); err != nil {
+		e.JSONSum = newFingerprint("json").bytes(r.Doc).sum()
+		if err := p.b.writeIf(changesetJSON(r.ID), r.Doc, pe == nil || pe.JSONSum != e.JSONSum); err != nil {
 			return err
 		}
 	}

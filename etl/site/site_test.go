@@ -423,6 +423,7 @@ func TestPublishLayoutRecovery(t *testing.T) {
 
 	// A killed run: some files written, the state removed, leftovers in the tree.
 	os.WriteFile(filepath.Join(out, "site", "stray.html"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(out, "site", "changesets", "999.html"), []byte("x"), 0o644)
 	os.WriteFile(filepath.Join(out, "site", "changesets", tmpPrefix+"1-501.html"), []byte("half"), 0o644)
 	if err := os.Remove(filepath.Join(out, "state", "meta.gob")); err != nil {
 		t.Fatal(err)
@@ -431,8 +432,11 @@ func TestPublishLayoutRecovery(t *testing.T) {
 	if !res.Full || res.Rendered != 1 {
 		t.Fatalf("run after a killed one: %+v", res)
 	}
-	if exists(out, "stray.html") || exists(out, "changesets/"+tmpPrefix+"1-501.html") {
+	if exists(out, "stray.html") || exists(out, "changesets/999.html") || exists(out, "changesets/"+tmpPrefix+"1-501.html") {
 		t.Error("the full run left files that are not part of the site")
+	}
+	if !exists(out, "changesets/501.html") {
+		t.Error("the full run removed a changeset's page")
 	}
 	// And then incremental again.
 	time.Sleep(10 * time.Millisecond)

@@ -45,7 +45,7 @@ const (
 	treeDir     = "site"
 	stateDir    = "state"
 	legacyDir   = "builds" // the per-run build folders of the previous layout
-	stateFormat = 5
+	stateFormat = 6
 )
 
 // state is what a run rendered, for the next incremental run.
@@ -78,6 +78,9 @@ type builder struct {
 	kept       int
 	tmpSeq     uint64
 	invalid    bool // the previous state was removed (the tree is being changed)
+	// owned reports the files of the site that are not in files (the changesets' pages and
+	// documents, which their entries record); sweep leaves them.
+	owned func(rel string) bool
 }
 
 func newBuilder(out string) (*builder, error) {
@@ -310,6 +313,29 @@ func (b *builder) write(rel string, data []byte) error {
 	return nil
 }
 
+// writeIf writes data at rel when changed, else leaves the file; rel is not recorded in the
+// state's file list (a changeset's files: their entry records them).
+func (b *builder) writeIf(rel string, data []byte, changed bool) error {
+	if changed {
+		if err := b.writeFile(rel, data); err != nil {
+			return fmt.Errorf("publish: write %s: %w", rel, err)
+		}
+	}
+	b.count(!changed)
+	return nil
+}
+
+// count counts a file written or kept that the file list does not hold.
+func (b *builder) count(kept bool) {
+	b.mu.Lock()
+	if kept {
+		b.kept++
+	} else {
+		b.written++
+	}
+	b.mu.Unlock()
+}
+
 // lazy stores what render writes at rel, unless the previous run wrote rel with the same
 // fingerprint fp: then the file stays and render is not called.
 func (b *builder) lazy(rel string, fp uint64, render func(w io.Writer) error) error {
@@ -340,19 +366,6 @@ func putBuf(b *bytes.Buffer) {
 	}
 	b.Reset()
 	bufPool.Put(b)
-}
-
-// keep leaves rel as the previous run wrote it. It reports false when the previous run did
-// not write it.
-func (b *builder) keep(rel string) bool {
-	b.mu.Lock()
-	fp, ok := b.prev[rel]
-	b.mu.Unlock()
-	if !ok {
-		return false
-	}
-	b.record(rel, fp, true)
-	return true
 }
 
 // keepIfSame keeps rel when the previous run wrote it with the fingerprint fp.
@@ -464,7 +477,7 @@ func (b *builder) sweep() error {
 			}
 			return nil
 		}
-		if _, ok := b.files[rel]; !ok {
+		if _, ok := b.files[rel]; !ok && (b.owned == nil || !b.owned(rel)) {
 			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
