@@ -170,9 +170,18 @@ REAL_OSC=$PWD/testdata/osm/minutely/241.osc
 # Helpers the row commands use (run through bash -c, so exported).
 osmium_each() { local f; for f in "$@"; do osmium cat "$f" -f opl -o /dev/null --overwrite || return; done; }
 rm_gen() { rm -rf "$BENCH_TMP/gen"; }
+# The previous run's seed may have woken autovacuum on the database, whose worker a non-superuser
+# cannot terminate (DROP … WITH (FORCE) fails): retry for a while.
+drop_db() {
+  local i
+  for i in $(seq 30); do
+    psql -X -q -v ON_ERROR_STOP=1 "$OSMTRACK_DATABASE_URL" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" 2>/dev/null && return 0
+    sleep 1
+  done
+  psql -X -q -v ON_ERROR_STOP=1 "$OSMTRACK_DATABASE_URL" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)"
+}
 fresh_db() {
-  psql -X -q -v ON_ERROR_STOP=1 "$OSMTRACK_DATABASE_URL" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" \
-    -c "CREATE DATABASE $BENCH_DB TEMPLATE osmtrack_template" &&
+  drop_db "$BENCH_DB" && psql -X -q -v ON_ERROR_STOP=1 "$OSMTRACK_DATABASE_URL" -c "CREATE DATABASE $BENCH_DB TEMPLATE osmtrack_template" &&
     OSMTRACK_DATABASE_URL=$BENCH_DB_URL OSMTRACK_INFLUX_URL= "$OSMTRACK" migrate
 }
 # osm2pgsql_fresh PBF: osm2pgsql --slim --create into a new throwaway database (PostGIS from the
@@ -180,11 +189,11 @@ fresh_db() {
 osm2pgsql_fresh() {
   local url
   url=$(sed -E "s|/[^/?]+(\?\|$)|/${BENCH_DB}_o2p\1|" <<<"$OSMTRACK_DATABASE_URL")
-  psql -X -q -v ON_ERROR_STOP=1 "$OSMTRACK_DATABASE_URL" -c "DROP DATABASE IF EXISTS ${BENCH_DB}_o2p WITH (FORCE)" \
+  drop_db "${BENCH_DB}_o2p" && psql -X -q -v ON_ERROR_STOP=1 "$OSMTRACK_DATABASE_URL" \
     -c "CREATE DATABASE ${BENCH_DB}_o2p TEMPLATE osmtrack_template" >/dev/null &&
     osm2pgsql --slim --create -C 1000 -d "$url" "$1"
 }
-export -f osmium_each rm_gen fresh_db osm2pgsql_fresh
+export -f osmium_each rm_gen drop_db fresh_db osm2pgsql_fresh
 
 export MONACO_PBF=$PWD/testdata/osm/extracts/monaco-20150428.osm.pbf
 printf 'log:\n  format: json\n' > "$BENCH_TMP/seed-all.yaml"

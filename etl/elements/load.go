@@ -46,6 +46,10 @@ type indexDef struct {
 	def        string // the CREATE INDEX statement, or the constraint's definition
 }
 
+// LoadMaintenanceWorkMem is the maintenance_work_mem the index builds at the end of a Load get
+// (server memory, for the builds only) unless the server's setting is higher.
+const LoadMaintenanceWorkMem = "256MB"
+
 // loadColumns are the columns Load writes, in COPY order (seq stays NULL).
 const loadColumns = `type, id, version, changeset, ts, uid, username, visible, action, tags, geom, nodes, members, source`
 
@@ -215,6 +219,12 @@ func (l *Load) finish(ctx context.Context) (int64, error) {
 		return 0, l.copyErr
 	}
 	n := l.rows
+	// The index builds sort the whole table: in memory rather than in temporary files when
+	// the server's setting is lower (PostgreSQL's advice for bulk loads; this transaction only).
+	if _, err := l.tx.Exec(ctx, `SELECT set_config('maintenance_work_mem', $1, true)
+		WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes($1)`, LoadMaintenanceWorkMem); err != nil {
+		return 0, fmt.Errorf("load elements: maintenance_work_mem: %w", err)
+	}
 	for _, d := range l.rebuild {
 		if !d.constraint {
 			if _, err := l.tx.Exec(ctx, d.def); err != nil {
