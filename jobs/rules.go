@@ -74,7 +74,7 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-const rulesUsage = "osmtrack rules test --rules FILE --changesets FILE.osm[.gz] [--osc FILE.osc[.gz] ...] [--format text|json] [--config FILE]\n       osmtrack rules check [--config FILE] [FILE]"
+const rulesUsage = "osmtrack rules test --rules FILE --changesets FILE.osm[.gz] [--osc FILE.osc[.gz] ...] [--extract FILE.osm.pbf ...] [--format text|json] [--config FILE]\n       osmtrack rules check [--config FILE] [FILE]"
 
 func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -144,9 +144,10 @@ func runRulesTest(ctx context.Context, args []string, out io.Writer) error {
 	configPath := f.String("config", "", "configuration file (its regions, and its rules when --rules is not given)")
 	rulesPath := f.String("rules", "", "rules file")
 	format := f.String("format", "text", "output: text or json")
-	var csFiles, oscFiles listFlag
+	var csFiles, oscFiles, extracts listFlag
 	f.Var(&csFiles, "changesets", "changeset file (replication file or API metadata, .osm or .osm.gz); repeat or comma-separate")
 	f.Var(&oscFiles, "osc", "osmChange file (minutely diff or changeset download, .osc or .osc.gz); repeat or comma-separate")
+	f.Var(&extracts, "extract", "OSM extract (.osm.pbf, .osm[.gz|.bz2]) read as osmtrack seed reads it: the versions known before the --osc files; repeat or comma-separate")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -166,7 +167,7 @@ func runRulesTest(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	css, err := changeset.ReadFiles(ctx, csFiles, oscFiles, set.Regions())
+	css, err := changeset.ReadFiles(ctx, changeset.Files{Changesets: csFiles, OSC: oscFiles, Extracts: extracts}, set.Regions())
 	if err != nil {
 		return fmt.Errorf("rules test: %w", err)
 	}

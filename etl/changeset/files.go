@@ -14,17 +14,29 @@ import (
 	"github.com/osmtrack/osmtrack/etl/osmchange"
 	"github.com/osmtrack/osmtrack/etl/region"
 	"github.com/osmtrack/osmtrack/etl/rules"
+	"github.com/osmtrack/osmtrack/etl/seed"
+	"github.com/paulmach/osm"
 )
 
+// Files are the inputs of ReadFiles.
+type Files struct {
+	Changesets []string // changeset replication files or API changeset metadata (.osm, .osm.gz)
+	OSC        []string // osmChange files: minutely diffs or changeset downloads (.osc, .osc.gz)
+	// Extracts are OSM extracts (.osm.pbf, .osm, .osm.gz, .osm.bz2) read as `osmtrack seed`
+	// reads them: what the element store held before the osmChange files.
+	Extracts []string
+}
+
 // ReadFiles builds the changesets of `osmtrack rules test` from files as the filter step builds
-// them from the database: changeset files (changeset replication files or API changeset
-// metadata, Decode) give the metadata (a changeset given twice: the last one); osmChange files
-// (minutely diffs or changeset downloads, decoded and checked as fetch does) go into an
-// in-memory element store as versions from a diff, and Build reads the changesets from it, so an
-// element's previous version is its newest earlier version in the files and locations come
-// from the files. Every changeset of either kind of file is returned, sorted by id. Files may
-// be gzipped.
-func ReadFiles(ctx context.Context, changesetFiles, oscFiles []string, regions region.Set) ([]*rules.Changeset, error) {
+// them from the database: changeset files (Decode) give the metadata (a changeset given twice:
+// the last one); extracts go into an in-memory element store as `osmtrack seed` loads them
+// (the elements the regions need, or everything without regions; versions from the seed), and
+// osmChange files (decoded and checked as fetch does) as versions from a diff; Build then reads
+// the changesets from that store, so an element's previous version is its newest earlier version
+// in the files and locations come from the files. Every changeset of the changeset and
+// osmChange files is returned, sorted by id. Changeset and osmChange files may be gzipped.
+func ReadFiles(ctx context.Context, files Files, regions region.Set) ([]*rules.Changeset, error) {
+	changesetFiles, oscFiles := files.Changesets, files.OSC
 	metas := map[int64]Meta{}
 	for _, f := range changesetFiles {
 		data, err := readFile(f)
@@ -40,6 +52,11 @@ func ReadFiles(ctx context.Context, changesetFiles, oscFiles []string, regions r
 		}
 	}
 	st := &elements.Mem{}
+	for _, f := range files.Extracts {
+		if err := readExtract(ctx, f, st, regions); err != nil {
+			return nil, err
+		}
+	}
 	for _, f := range oscFiles {
 		data, err := readFile(f)
 		if err != nil {
@@ -91,4 +108,27 @@ func readFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return data, nil
+}
+
+// memWriter writes an extract's kept elements into the in-memory store as the seed's versions.
+type memWriter struct{ st *elements.Mem }
+
+func (w memWriter) Write(ctx context.Context, batch []osm.Object) error {
+	els := make([]elements.Element, len(batch))
+	for i, o := range batch {
+		els[i] = seed.FromOSM(o)
+	}
+	return w.st.Write(ctx, els, elements.SourceSeed, 0, false)
+}
+
+// readExtract loads an extract as `osmtrack seed` does (etl/seed's selection).
+func readExtract(ctx context.Context, path string, st *elements.Mem, regions region.Set) error {
+	src, err := seed.NewFile(path)
+	if err != nil {
+		return err
+	}
+	if _, err := seed.Load(ctx, src, memWriter{st}, seed.Options{Regions: regions}); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }

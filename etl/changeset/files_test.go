@@ -47,7 +47,7 @@ func TestReplicationFileBBoxMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := mustParse(t, "labels:\n  - label: tri\n    region: tri\n    match: bbox\nprefilter: tri\n", region.Set{tri})
-	css, err := ReadFiles(ctx, []string{filepath.Join(osmData, "changeset-replication/245.osm.gz")}, nil, nil)
+	css, err := ReadFiles(ctx, Files{Changesets: []string{filepath.Join(osmData, "changeset-replication/245.osm.gz")}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestReplicationFileBBoxMode(t *testing.T) {
 func TestMinutelyDiffEditsMode(t *testing.T) {
 	fl := mustRegion(t, "fort-lauderdale", box(-80.5, 25.9, -80.0, 26.3))
 	s := mustParse(t, "labels:\n  - label: fl\n    region: fort-lauderdale\n", region.Set{fl})
-	css, err := ReadFiles(ctx, nil, []string{filepath.Join(osmData, "minutely/241.osc")}, nil)
+	css, err := ReadFiles(ctx, Files{OSC: []string{filepath.Join(osmData, "minutely/241.osc")}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestMinutelyDiffEditsMode(t *testing.T) {
 
 func TestOldVersionFromFiles(t *testing.T) {
 	// 241.osc holds some objects in several versions: the later one gets the earlier as Old.
-	css, err := ReadFiles(ctx, nil, []string{filepath.Join(osmData, "minutely/241.osc")}, nil)
+	css, err := ReadFiles(ctx, Files{OSC: []string{filepath.Join(osmData, "minutely/241.osc")}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

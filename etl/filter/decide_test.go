@@ -40,8 +40,8 @@ labels:
     count: {min: 1000}
 prefilter: [fl, tri]
 `, regions)
-	css, err := changeset.ReadFiles(ctx, []string{filepath.Join(osmData, "changeset-replication/245.osm.gz")},
-		[]string{filepath.Join(osmData, "minutely/241.osc")}, regions)
+	css, err := changeset.ReadFiles(ctx, changeset.Files{Changesets: []string{filepath.Join(osmData, "changeset-replication/245.osm.gz")},
+		OSC: []string{filepath.Join(osmData, "minutely/241.osc")}}, regions)
 	if err != nil {
 		t.Fatal(err)
 	}
