@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/osmtrack/osmtrack/etl/analysis"
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/region"
 	"github.com/osmtrack/osmtrack/etl/rules"
 	"github.com/osmtrack/osmtrack/etl/step"
@@ -107,14 +108,14 @@ func runAnalyseFile(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return inputErr(err)
 	}
-	var hist []analysis.Elem
+	var hist []elements.Element
 	for _, h := range history {
 		es, err := analysis.ReadElements(h)
 		if err != nil {
 			return inputErr(err)
 		}
 		for i := range es {
-			es[i].Action = ""
+			es[i].Action = 0
 		}
 		hist = append(hist, es...)
 	}

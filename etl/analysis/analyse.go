@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/paulmach/orb"
+	"github.com/paulmach/osm"
 
 	"github.com/osmtrack/osmtrack/etl/config"
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/osmapi"
 )
 
@@ -35,7 +37,7 @@ type Analyzer struct {
 // Input is one changeset: its metadata and its element versions (each with its action).
 type Input struct {
 	Meta  Meta
-	Elems []Elem
+	Elems []elements.Element
 	// Source names what holds Elems, for the incomplete text ("the element store" when empty).
 	Source string
 	// Download is the changeset download an earlier analysis recorded (nil: none). When the
@@ -56,11 +58,11 @@ type Stats struct {
 type state struct {
 	a            *Analyzer
 	csID         int64
-	known        map[VKey]*Elem
-	hist         map[Key][]*Elem // versions known per element, sorted by version
-	cs           map[Key][]*Elem // the changeset's versions per element
-	csKeys       []Key
-	at           map[int64]*Elem // node version valid at tAt (nodes outside the changeset)
+	known        map[elements.VKey]*elements.Element
+	hist         map[elements.Key][]*elements.Element // versions known per element, sorted by version
+	cs           map[elements.Key][]*elements.Element // the changeset's versions per element
+	csKeys       []elements.Key
+	at           map[int64]*elements.Element // node version valid at tAt (nodes outside the changeset)
 	tAt          time.Time
 	stats        Stats
 	missPrev     int
@@ -70,7 +72,7 @@ type state struct {
 	dlNote       string // completes "… holds N of the changeset's M changes"
 }
 
-func (s *state) add(e *Elem) bool {
+func (s *state) add(e *elements.Element) bool {
 	vk := e.VKey()
 	if _, ok := s.known[vk]; ok {
 		return false
@@ -86,7 +88,7 @@ func (s *state) add(e *Elem) bool {
 	return true
 }
 
-func (s *state) addAll(es []Elem) int {
+func (s *state) addAll(es []elements.Element) int {
 	n := 0
 	for i := range es {
 		if s.add(&es[i]) {
@@ -120,10 +122,10 @@ func (a *Analyzer) Analyse(ctx context.Context, in Input) (*Document, Stats, err
 // ask gathers what the decision reads: the changeset's versions (downloaded when short), their
 // previous versions, the positions of their ways' nodes, the ways of nodes moved far and the
 // user's details, from the store, then the API.
-func (a *Analyzer) ask(ctx context.Context, in Input) (*state, []Elem, facts, error) {
+func (a *Analyzer) ask(ctx context.Context, in Input) (*state, []elements.Element, facts, error) {
 	a = a.withDefaults()
 	now := a.Now
-	s := &state{a: a, csID: in.Meta.ID, known: map[VKey]*Elem{}, hist: map[Key][]*Elem{}, cs: map[Key][]*Elem{}, at: map[int64]*Elem{}, missNode: map[int64]bool{}}
+	s := &state{a: a, csID: in.Meta.ID, known: map[elements.VKey]*elements.Element{}, hist: map[elements.Key][]*elements.Element{}, cs: map[elements.Key][]*elements.Element{}, at: map[int64]*elements.Element{}, missNode: map[int64]bool{}}
 	var f facts
 	elems, err := s.complete(ctx, in, in.Elems, now().UTC())
 	if err != nil {
@@ -175,22 +177,19 @@ func (a *Analyzer) withDefaults() *Analyzer {
 
 // index sorts a copy of the changeset's versions, fills in their actions (from version and
 // visibility when unknown) and makes them known: the versions the analysis reads.
-func (s *state) index(in []Elem) []Elem {
-	elems := append([]Elem(nil), in...)
-	SortElems(elems)
+func (s *state) index(in []elements.Element) []elements.Element {
+	elems := append([]elements.Element(nil), in...)
+	elements.Sort(elems)
 	for i := range elems {
 		e := &elems[i]
-		if e.Action == "" {
-			e.Action = "modify"
+		if e.Action == 0 {
+			e.Action = elements.Modify
 			if e.Version == 1 {
-				e.Action = "create"
+				e.Action = elements.Create
 			}
 			if !e.Visible {
-				e.Action = "delete"
+				e.Action = elements.Delete
 			}
-		}
-		if e.Tags == nil {
-			e.Tags = map[string]string{}
 		}
 		s.add(e)
 		k := e.Key()
@@ -204,13 +203,13 @@ func (s *state) index(in []Elem) []Elem {
 
 // editTime is when the changeset edited: its newest version's timestamp, else its closing
 // time, else now. Nodes outside the changeset are placed as they were then.
-func editTime(elems []Elem, meta Meta, now time.Time) time.Time {
+func editTime(elems []elements.Element, meta Meta, now time.Time) time.Time {
 	t := now
 	if len(elems) > 0 {
-		t = elems[0].TS
+		t = elems[0].Timestamp
 		for i := range elems {
-			if elems[i].TS.After(t) {
-				t = elems[i].TS
+			if elems[i].Timestamp.After(t) {
+				t = elems[i].Timestamp
 			}
 		}
 	} else if meta.ClosedAt != nil {
@@ -221,12 +220,12 @@ func editTime(elems []Elem, meta Meta, now time.Time) time.Time {
 
 // fetchPrevious makes the previous version of every version modified or deleted known (store,
 // then API); those nobody has count as missing.
-func (s *state) fetchPrevious(ctx context.Context, elems []Elem) error {
-	var need []VKey
+func (s *state) fetchPrevious(ctx context.Context, elems []elements.Element) error {
+	var need []elements.VKey
 	for i := range elems {
 		e := &elems[i]
 		if e.Version > 1 {
-			pk := VKey{Type: e.Type, ID: e.ID, Version: e.Version - 1}
+			pk := elements.VKey{Type: e.Type, ID: e.ID, Version: e.Version - 1}
 			if _, ok := s.known[pk]; !ok {
 				need = append(need, pk)
 			}
@@ -264,7 +263,7 @@ func (s *state) outsideWayNodes() []int64 {
 	}
 	var outside []int64
 	for n := range want {
-		if _, ok := s.cs[Key{Type: 'n', ID: n}]; !ok {
+		if _, ok := s.cs[elements.Key{Type: 'n', ID: n}]; !ok {
 			outside = append(outside, n)
 		}
 	}
@@ -356,13 +355,13 @@ func (s *state) dragFacts(ctx context.Context) drag {
 		if k.Type != 'w' {
 			continue
 		}
-		for _, w := range []*Elem{s.before(k), s.after(k)} {
+		for _, w := range []*elements.Element{s.before(k), s.after(k)} {
 			if w == nil {
 				continue
 			}
 			dk := ""
 			for _, key := range rc.DraggedNodeKeys {
-				if v, ok := w.Tags[key]; ok {
+				if v, ok := w.Tag(key); ok {
 					dk = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
 					break
 				}
@@ -381,7 +380,7 @@ func (s *state) dragFacts(ctx context.Context) drag {
 			continue
 		}
 		_, before, after, ok := s.beforeAfter(k)
-		if !ok || before == nil || after == nil || !before.HasLoc || !after.HasLoc {
+		if !ok || before == nil || after == nil || !before.HasCoords || !after.HasCoords {
 			continue
 		}
 		m := Haversine(orb.Point{before.Lon, before.Lat}, orb.Point{after.Lon, after.Lat})
@@ -390,8 +389,8 @@ func (s *state) dragFacts(ctx context.Context) drag {
 		}
 		d.moved[k.ID] = m
 		for _, key := range rc.DraggedNodeKeys {
-			for _, t := range []map[string]string{after.Tags, before.Tags} {
-				if v, ok := t[key]; ok && d.because[k.ID] == "" {
+			for _, e := range []*elements.Element{after, before} {
+				if v, ok := e.Tag(key); ok && d.because[k.ID] == "" {
 					d.because[k.ID] = fmt.Sprintf("tag %s=%s", key, v)
 				}
 			}
@@ -421,9 +420,9 @@ func (s *state) dragFacts(ctx context.Context) drag {
 // (candidates): in the store, then the API (whose answers go into the store). It sets
 // d.because when one of them is a highway or waterway ("-": their ways are known and none is)
 // and returns the ways found per moved node.
-func (s *state) waysOfMovedNodes(ctx context.Context, d drag, candidates []int64) map[int64][]*Elem {
+func (s *state) waysOfMovedNodes(ctx context.Context, d drag, candidates []int64) map[int64][]*elements.Element {
 	rc := s.a.Config.Reasons
-	nodeWays := map[int64][]*Elem{}
+	nodeWays := map[int64][]*elements.Element{}
 	if len(candidates) == 0 {
 		return nodeWays
 	}
@@ -440,7 +439,7 @@ func (s *state) waysOfMovedNodes(ctx context.Context, d drag, candidates []int64
 				}
 			}
 			for _, key := range rc.DraggedNodeKeys {
-				if v, ok := w.Tags[key]; ok {
+				if v, ok := w.Tag(key); ok {
 					for _, n := range w.Nodes {
 						if _, m := d.moved[n]; m && d.because[n] == "" {
 							d.because[n] = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
@@ -460,7 +459,7 @@ func (s *state) waysOfMovedNodes(ctx context.Context, d drag, candidates []int64
 		if nw, ok := s.a.API.(NodeWays); ok && s.a.API != nil {
 			objs, err := nw.WaysOfNode(ctx, id)
 			if err == nil {
-				ways := FromObjects(objs, "")
+				ways := fromObjects(objs)
 				if s.a.Store != nil {
 					if err := s.a.Store.Put(ctx, ways); err != nil {
 						s.a.Log.Warn("dragged_node: could not store ways", "err", err)
@@ -470,7 +469,7 @@ func (s *state) waysOfMovedNodes(ctx context.Context, d drag, candidates []int64
 					w := &ways[i]
 					nodeWays[id] = append(nodeWays[id], w)
 					for _, key := range rc.DraggedNodeKeys {
-						if v, ok := w.Tags[key]; ok && d.because[id] == "" {
+						if v, ok := w.Tag(key); ok && d.because[id] == "" {
 							d.because[id] = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
 						}
 					}
@@ -483,7 +482,7 @@ func (s *state) waysOfMovedNodes(ctx context.Context, d drag, candidates []int64
 			}
 		}
 		if d.because[id] == "" {
-			if b := s.before(Key{Type: 'n', ID: id}); b != nil && len(b.Tags) == 0 {
+			if b := s.before(elements.Key{Type: 'n', ID: id}); b != nil && len(b.Tags) == 0 {
 				d.because[id] = "untagged way node (its ways are unknown)"
 			}
 		}
@@ -500,7 +499,7 @@ func plural(n int, one, many string) string {
 
 // fetchExact makes the given versions known: from the store, then from the API (whose answers
 // go into the store).
-func (s *state) fetchExact(ctx context.Context, keys []VKey) error {
+func (s *state) fetchExact(ctx context.Context, keys []elements.VKey) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -514,7 +513,7 @@ func (s *state) fetchExact(ctx context.Context, keys []VKey) error {
 	if s.a.API == nil {
 		return nil
 	}
-	var ids []VKey
+	var ids []elements.VKey
 	for _, k := range keys {
 		if _, ok := s.known[k]; !ok {
 			ids = append(ids, k)
@@ -523,7 +522,7 @@ func (s *state) fetchExact(ctx context.Context, keys []VKey) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	oids := make([]osmObjectID, len(ids))
+	oids := make([]osm.ObjectID, len(ids))
 	for i, k := range ids {
 		oids[i] = k.ObjectID()
 	}
@@ -531,10 +530,10 @@ func (s *state) fetchExact(ctx context.Context, keys []VKey) error {
 	if err != nil {
 		return fmt.Errorf("OSM API: %w", err)
 	}
-	return s.putFetched(ctx, FromObjects(objs, ""))
+	return s.putFetched(ctx, fromObjects(objs))
 }
 
-func (s *state) putFetched(ctx context.Context, es []Elem) error {
+func (s *state) putFetched(ctx context.Context, es []elements.Element) error {
 	if len(es) == 0 {
 		return nil
 	}
@@ -554,9 +553,9 @@ func (s *state) resolveNodes(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	keys := make([]Key, len(ids))
+	keys := make([]elements.Key, len(ids))
 	for i, id := range ids {
-		keys[i] = Key{Type: 'n', ID: id}
+		keys[i] = elements.Key{Type: 'n', ID: id}
 	}
 	if s.a.Store != nil {
 		got, err := s.a.Store.History(ctx, keys)
@@ -566,17 +565,17 @@ func (s *state) resolveNodes(ctx context.Context, ids []int64) error {
 		s.stats.FromStore += s.addAll(got)
 	}
 	askedCurrent := map[int64]bool{}
-	askedExact := map[VKey]bool{}
+	askedExact := map[elements.VKey]bool{}
 	pending := ids
 	for round := 0; ; round++ {
-		var exact []VKey
-		var current []Key
+		var exact []elements.VKey
+		var current []elements.Key
 		var still []int64
 		for _, id := range pending {
-			h := s.hist[Key{Type: 'n', ID: id}]
-			var pick *Elem
+			h := s.hist[elements.Key{Type: 'n', ID: id}]
+			var pick *elements.Element
 			for i := len(h) - 1; i >= 0; i-- {
-				if !h[i].TS.After(s.tAt) {
+				if !h[i].Timestamp.After(s.tAt) {
 					pick = h[i]
 					break
 				}
@@ -586,13 +585,13 @@ func (s *state) resolveNodes(ctx context.Context, ids []int64) error {
 				continue
 			}
 			switch {
-			case len(h) > 0 && h[0].Version > 1 && !askedExact[VKey{Type: 'n', ID: id, Version: h[0].Version - 1}]:
-				vk := VKey{Type: 'n', ID: id, Version: h[0].Version - 1}
+			case len(h) > 0 && h[0].Version > 1 && !askedExact[elements.VKey{Type: 'n', ID: id, Version: h[0].Version - 1}]:
+				vk := elements.VKey{Type: 'n', ID: id, Version: h[0].Version - 1}
 				askedExact[vk] = true
 				exact = append(exact, vk)
 			case len(h) == 0 && !askedCurrent[id]:
 				askedCurrent[id] = true
-				current = append(current, Key{Type: 'n', ID: id})
+				current = append(current, elements.Key{Type: 'n', ID: id})
 			default:
 				continue // nobody has it
 			}
@@ -608,7 +607,7 @@ func (s *state) resolveNodes(ctx context.Context, ids []int64) error {
 			}
 		}
 		if len(current) > 0 {
-			fids := make([]osmFeatureID, len(current))
+			fids := make([]osm.FeatureID, len(current))
 			for i, k := range current {
 				fids[i] = k.FeatureID()
 			}
@@ -616,7 +615,7 @@ func (s *state) resolveNodes(ctx context.Context, ids []int64) error {
 			if err != nil {
 				return fmt.Errorf("OSM API: %w", err)
 			}
-			if err := s.putFetched(ctx, FromObjects(objs, "")); err != nil {
+			if err := s.putFetched(ctx, fromObjects(objs)); err != nil {
 				return err
 			}
 		}
@@ -625,48 +624,48 @@ func (s *state) resolveNodes(ctx context.Context, ids []int64) error {
 }
 
 // before is the element's state before the changeset (nil when created or unknown).
-func (s *state) before(k Key) *Elem {
+func (s *state) before(k elements.Key) *elements.Element {
 	vs := s.cs[k]
 	if len(vs) == 0 || vs[0].Version <= 1 {
 		return nil
 	}
-	return s.known[VKey{Type: k.Type, ID: k.ID, Version: vs[0].Version - 1}]
+	return s.known[elements.VKey{Type: k.Type, ID: k.ID, Version: vs[0].Version - 1}]
 }
 
 // after is the element's state after the changeset (nil when deleted).
-func (s *state) after(k Key) *Elem {
+func (s *state) after(k elements.Key) *elements.Element {
 	vs := s.cs[k]
 	if len(vs) == 0 {
 		return nil
 	}
 	l := vs[len(vs)-1]
-	if !l.Visible || l.Action == "delete" {
+	if !l.Visible || l.Action == elements.Delete {
 		return nil
 	}
 	return l
 }
 
 // prevOf is the version before e (nil for version 1 or unknown).
-func (s *state) prevOf(e *Elem) *Elem {
+func (s *state) prevOf(e *elements.Element) *elements.Element {
 	if e.Version <= 1 {
 		return nil
 	}
-	return s.known[VKey{Type: e.Type, ID: e.ID, Version: e.Version - 1}]
+	return s.known[elements.VKey{Type: e.Type, ID: e.ID, Version: e.Version - 1}]
 }
 
 // nodePos is a node's position after (after=true) or before the changeset.
 func (s *state) nodePos(id int64, after bool) (orb.Point, bool) {
-	var e *Elem
-	if _, ok := s.cs[Key{Type: 'n', ID: id}]; ok {
+	var e *elements.Element
+	if _, ok := s.cs[elements.Key{Type: 'n', ID: id}]; ok {
 		if after {
-			e = s.after(Key{Type: 'n', ID: id})
+			e = s.after(elements.Key{Type: 'n', ID: id})
 		} else {
-			e = s.before(Key{Type: 'n', ID: id})
+			e = s.before(elements.Key{Type: 'n', ID: id})
 		}
 	} else {
 		e = s.at[id]
 	}
-	if e == nil || !e.Visible || !e.HasLoc {
+	if e == nil || !e.Visible || !e.HasCoords {
 		return orb.Point{}, false
 	}
 	return orb.Point{e.Lon, e.Lat}, true
@@ -684,15 +683,15 @@ const (
 // {"id", "label", "before", "after"} with [lon, lat] points. The positions of their other nodes
 // come from what analysis knows, then from the store (the newest version at the changeset's
 // time); nodes without a position are left out of the lines. Only ways with two points or more.
-func (s *state) parentWays(ctx context.Context, node int64, ways []*Elem) []map[string]any {
+func (s *state) parentWays(ctx context.Context, node int64, ways []*elements.Element) []map[string]any {
 	var out []map[string]any
 	seen := map[int64]bool{}
-	var need []Key
+	var need []elements.Key
 	for _, w := range ways {
 		if len(out) >= maxParentWays || seen[w.ID] {
 			continue
 		}
-		if _, touched := s.cs[Key{Type: 'w', ID: w.ID}]; touched {
+		if _, touched := s.cs[elements.Key{Type: 'w', ID: w.ID}]; touched {
 			continue
 		}
 		seen[w.ID] = true
@@ -700,8 +699,8 @@ func (s *state) parentWays(ctx context.Context, node int64, ways []*Elem) []map[
 			if i >= maxParentWayNodes || len(need) >= maxParentWayLookup {
 				break
 			}
-			if _, in := s.cs[Key{Type: 'n', ID: n}]; !in && s.at[n] == nil {
-				need = append(need, Key{Type: 'n', ID: n})
+			if _, in := s.cs[elements.Key{Type: 'n', ID: n}]; !in && s.at[n] == nil {
+				need = append(need, elements.Key{Type: 'n', ID: n})
 			}
 		}
 		out = append(out, map[string]any{"id": w.ID, "label": Label('w', w.ID, w.Tags), "w": w})
@@ -713,7 +712,7 @@ func (s *state) parentWays(ctx context.Context, node int64, ways []*Elem) []map[
 		}
 		for i := range vs {
 			v := &vs[i]
-			if v.Type != 'n' || v.TS.After(s.tAt) || !v.Visible || !v.HasLoc {
+			if v.Type != 'n' || v.Timestamp.After(s.tAt) || !v.Visible || !v.HasCoords {
 				continue
 			}
 			if cur := s.at[v.ID]; cur == nil || cur.Version < v.Version {
@@ -723,7 +722,7 @@ func (s *state) parentWays(ctx context.Context, node int64, ways []*Elem) []map[
 	}
 	var res []map[string]any
 	for _, m := range out {
-		w := m["w"].(*Elem)
+		w := m["w"].(*elements.Element)
 		delete(m, "w")
 		nodes := w.Nodes
 		if len(nodes) > maxParentWayNodes {
@@ -749,7 +748,7 @@ func (s *state) parentWays(ctx context.Context, node int64, ways []*Elem) []map[
 }
 
 // wayLine is the way's line from node positions; missing counts nodes without a position.
-func (s *state) wayLine(w *Elem, after bool) (orb.LineString, int) {
+func (s *state) wayLine(w *elements.Element, after bool) (orb.LineString, int) {
 	ls := make(orb.LineString, 0, len(w.Nodes))
 	missing := 0
 	for _, n := range w.Nodes {
@@ -790,10 +789,18 @@ var labelKeys = []string{"highway", "building", "amenity", "shop", "leisure", "t
 
 // Label is what a person reads for an element: `highway=residential "Main Street"`, else
 // `node 123` (with the name when there is one).
-func Label(t byte, id int64, tags map[string]string) string {
-	name := tags["name"]
+func Label(t byte, id int64, tags []elements.Tag) string {
+	get := func(k string) (string, bool) {
+		for _, tg := range tags {
+			if tg.Key == k {
+				return tg.Value, true
+			}
+		}
+		return "", false
+	}
+	name, _ := get("name")
 	for _, k := range labelKeys {
-		if v, ok := tags[k]; ok {
+		if v, ok := get(k); ok {
 			if name != "" {
 				return fmt.Sprintf("%s=%s %q", k, v, name)
 			}
@@ -804,6 +811,15 @@ func Label(t byte, id int64, tags map[string]string) string {
 		return fmt.Sprintf("%s %d %q", TypeName(t), id, name)
 	}
 	return fmt.Sprintf("%s %d", TypeName(t), id)
+}
+
+// tagMap is tags as a map (nil and no tags: an empty map).
+func tagMap(tags []elements.Tag) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[t.Key] = t.Value
+	}
+	return m
 }
 
 func hashtags(meta Meta) []string {
@@ -860,12 +876,12 @@ func idCounts(ids []int64) map[int64]int {
 	return m
 }
 
-func memberDiff(before, after []Member) (added, removed int, reordered bool) {
-	bc := map[Member]int{}
+func memberDiff(before, after []elements.Member) (added, removed int, reordered bool) {
+	bc := map[elements.Member]int{}
 	for _, m := range before {
 		bc[m]++
 	}
-	ac := map[Member]int{}
+	ac := map[elements.Member]int{}
 	for _, m := range after {
 		ac[m]++
 	}
@@ -880,19 +896,19 @@ func memberDiff(before, after []Member) (added, removed int, reordered bool) {
 		}
 	}
 	// Order of the members both versions keep.
-	var kb, ka []Member
-	keep := map[Member]int{}
+	var kb, ka []elements.Member
+	keep := map[elements.Member]int{}
 	for m, n := range bc {
 		keep[m] = min(n, ac[m])
 	}
-	k1 := map[Member]int{}
+	k1 := map[elements.Member]int{}
 	for _, m := range before {
 		if k1[m] < keep[m] {
 			k1[m]++
 			kb = append(kb, m)
 		}
 	}
-	k2 := map[Member]int{}
+	k2 := map[elements.Member]int{}
 	for _, m := range after {
 		if k2[m] < keep[m] {
 			k2[m]++

@@ -16,6 +16,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/osmtrack/osmtrack/etl/config"
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/schema"
 )
 
@@ -169,7 +170,7 @@ func TestCreatedTagsCountedFromFiles(t *testing.T) {
 	// Independently: amenity=bench on created nodes.
 	n := 0
 	for _, e := range elems {
-		if e.Action == "create" && e.Tags["amenity"] == "bench" {
+		if e.Action == elements.Create && tag(&e, "amenity") == "bench" {
 			n++
 		}
 	}
@@ -252,15 +253,15 @@ func meta(tags map[string]string) Meta {
 	return Meta{ID: 1, User: "u", UID: 7, CreatedAt: &t0, Tags: tags}
 }
 
-func nodes(action string, n int, startID int64, tags map[string]string) []Elem {
-	var out []Elem
+func nodes(action string, n int, startID int64, tags map[string]string) []elements.Element {
+	var out []elements.Element
 	for i := 0; i < n; i++ {
 		v := 1
 		if action != "create" {
 			v = 2
 		}
-		out = append(out, Elem{Type: 'n', ID: startID + int64(i), Version: v, Changeset: 1, Action: action, Visible: action != "delete",
-			HasLoc: action != "delete", Lat: 50, Lon: 8 + float64(i)*1e-4, Tags: tags, TS: time.Date(2026, 1, 1, 0, 1, 0, 0, time.UTC)})
+		out = append(out, elements.Element{Type: 'n', ID: startID + int64(i), Version: v, Changeset: 1, Action: act(action), Visible: action != "delete",
+			HasCoords: action != "delete", Lat: 50, Lon: 8 + float64(i)*1e-4, Tags: tagList(tags), Timestamp: time.Date(2026, 1, 1, 0, 1, 0, 0, time.UTC)})
 	}
 	return out
 }
@@ -269,8 +270,8 @@ func TestChangesetReasons(t *testing.T) {
 	ctx := context.Background()
 	josm := map[string]string{"created_by": "JOSM/1.5", "comment": "survey"}
 	id := map[string]string{"created_by": "iD 2.30", "comment": "survey", "changesets_count": "3"}
-	cat := func(parts ...[]Elem) []Elem {
-		var out []Elem
+	cat := func(parts ...[]elements.Element) []elements.Element {
+		var out []elements.Element
 		for _, p := range parts {
 			out = append(out, p...)
 		}
@@ -279,7 +280,7 @@ func TestChangesetReasons(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		tags  map[string]string
-		elems []Elem
+		elems []elements.Element
 		want  []string
 	}{
 		{"import with JOSM", josm, cat(nodes("create", 250, 1, nil), nodes("modify", 10, 1000, nil)), []string{"possible_import"}},

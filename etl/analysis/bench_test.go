@@ -6,6 +6,7 @@ import (
 
 	"github.com/osmtrack/osmtrack/etl/config"
 	"github.com/osmtrack/osmtrack/etl/dbtest"
+	"github.com/osmtrack/osmtrack/etl/elements"
 )
 
 // BenchmarkAnalyse5000 analyses a 5,000-element changeset whose before-states are all in the
@@ -15,7 +16,7 @@ func BenchmarkAnalyse5000(b *testing.B) {
 	ctx := context.Background()
 	hist, cs := synth(77, 5000)
 	ps := &PGStore{DB: db.Pool}
-	if err := ps.Put(ctx, append(append([]Elem{}, hist...), cs...)); err != nil {
+	if err := ps.Put(ctx, append(append([]elements.Element{}, hist...), cs...)); err != nil {
 		b.Fatal(err)
 	}
 	db.Pool.Exec(ctx, `ANALYZE elements`)

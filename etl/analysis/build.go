@@ -5,12 +5,14 @@ import (
 	"time"
 
 	"github.com/paulmach/orb"
+
+	"github.com/osmtrack/osmtrack/etl/elements"
 )
 
 // build decides the document over values: the changeset's versions and what the state knows
 // (previous versions, node positions), plus what the store and the API answered beyond them
 // (f). It asks nobody.
-func (s *state) build(meta Meta, elems []Elem, f facts) *Document {
+func (s *state) build(meta Meta, elems []elements.Element, f facts) *Document {
 	d := newDocument(meta, f.analysedAt)
 	others := otherUsers{byUID: map[int64]*OtherUser{}}
 	for i := range elems {
@@ -60,12 +62,12 @@ func newDocument(meta Meta, now time.Time) *Document {
 }
 
 // count counts one version by its action and type.
-func (c *Counts) count(e *Elem) {
+func (c *Counts) count(e *elements.Element) {
 	tc := &c.Create
 	switch e.Action {
-	case "modify":
+	case elements.Modify:
 		tc = &c.Modify
-	case "delete":
+	case elements.Delete:
 		tc = &c.Delete
 	}
 	switch e.Type {
@@ -97,7 +99,7 @@ type otherUsers struct {
 	order []int64
 }
 
-func (o *otherUsers) count(prev *Elem, action string) {
+func (o *otherUsers) count(prev *elements.Element, action elements.Action) {
 	u := o.byUID[prev.UID]
 	if u == nil {
 		u = &OtherUser{User: prev.User, UID: prev.UID}
@@ -105,7 +107,7 @@ func (o *otherUsers) count(prev *Elem, action string) {
 		o.order = append(o.order, prev.UID)
 	}
 	u.Count++
-	if action == "delete" {
+	if action == elements.Delete {
 		u.Deleted++
 	} else {
 		u.Modified++
@@ -124,71 +126,63 @@ func (o *otherUsers) list() []OtherUser {
 
 // element is the document's entry of one version: its tag diff against prev (the version
 // before it, nil when unknown or created), what it did to nodes or members, its length.
-func (s *state) element(e, prev *Elem) Element {
-	el := Element{Type: TypeName(e.Type), ID: e.ID, Version: e.Version, Action: e.Action}
+func (s *state) element(e, prev *elements.Element) Element {
+	el := Element{Type: TypeName(e.Type), ID: e.ID, Version: e.Version, Action: e.Action.String()}
 	cur := e.Tags
-	if e.Action == "delete" {
-		cur = map[string]string{}
+	if e.Action == elements.Delete {
+		cur = nil
 	}
-	var before map[string]string
 	switch {
-	case e.Action == "create":
-		before = map[string]string{}
+	case e.Action == elements.Create:
+		el.TagsAdded, el.TagsRemoved, el.TagsChanged = tagDiff(map[string]string{}, tagMap(cur))
 	case prev != nil:
-		before = prev.Tags
-	}
-	if before != nil {
-		el.TagsAdded, el.TagsRemoved, el.TagsChanged = tagDiff(before, cur)
-	} else {
+		el.TagsAdded, el.TagsRemoved, el.TagsChanged = tagDiff(tagMap(prev.Tags), tagMap(cur))
+	default:
 		el.TagsAdded, el.TagsRemoved, el.TagsChanged = map[string]string{}, map[string]string{}, map[string][2]string{}
 		el.BeforeMissing = true
 	}
 	shown := cur
-	if e.Action == "delete" && prev != nil {
+	if e.Action == elements.Delete && prev != nil {
 		shown = prev.Tags
 	}
 	if len(shown) > 0 {
-		el.Tags = shown
+		el.Tags = tagMap(shown)
 	}
 	if prev != nil {
 		el.PrevUser, el.PrevUID, el.PrevVersion, el.PrevSource = prev.User, prev.UID, prev.Version, prev.Source.String()
 	}
 	switch e.Type {
 	case 'n':
-		if e.Action == "modify" && prev != nil && prev.HasLoc && e.HasLoc {
+		if e.Action == elements.Modify && prev != nil && prev.HasCoords && e.HasCoords {
 			el.MovedM = ptr(round1(Haversine(orb.Point{prev.Lon, prev.Lat}, orb.Point{e.Lon, e.Lat})))
 		}
 	case 'w':
 		s.wayElement(&el, e, prev)
 	case 'r':
 		switch {
-		case e.Action == "create":
+		case e.Action == elements.Create:
 			el.MembersAdded, el.MembersRemoved, el.MembersReordered = ptr(len(e.Members)), ptr(0), ptr(false)
 		case prev == nil:
-		case e.Action == "delete":
+		case e.Action == elements.Delete:
 			el.MembersAdded, el.MembersRemoved, el.MembersReordered = ptr(0), ptr(len(prev.Members)), ptr(false)
 		default:
 			a, r, ro := memberDiff(prev.Members, e.Members)
 			el.MembersAdded, el.MembersRemoved, el.MembersReordered = ptr(a), ptr(r), ptr(ro)
 		}
 	}
-	lt := shown
-	if lt == nil {
-		lt = map[string]string{}
-	}
-	el.Label = Label(e.Type, e.ID, lt)
+	el.Label = Label(e.Type, e.ID, shown)
 	return el
 }
 
 // wayElement fills a way's node references added and removed and, for the element's last
 // version in the changeset, its length (before it, for a deletion).
-func (s *state) wayElement(el *Element, e, prev *Elem) {
+func (s *state) wayElement(el *Element, e, prev *elements.Element) {
 	var a, r int
 	switch {
-	case e.Action == "create":
+	case e.Action == elements.Create:
 		a = len(e.Nodes)
 	case prev == nil:
-	case e.Action == "delete":
+	case e.Action == elements.Delete:
 		r = len(prev.Nodes)
 	default:
 		bc, ac := idCounts(prev.Nodes), idCounts(e.Nodes)
@@ -203,12 +197,12 @@ func (s *state) wayElement(el *Element, e, prev *Elem) {
 			}
 		}
 	}
-	if e.Action == "create" || prev != nil {
+	if e.Action == elements.Create || prev != nil {
 		el.NodesAdded, el.NodesRemoved = ptr(a), ptr(r)
 	}
 	w := e
 	isAfter := true
-	if e.Action == "delete" {
+	if e.Action == elements.Delete {
 		w, isAfter = prev, false
 	}
 	if w != nil && (e.Version == s.cs[e.Key()][len(s.cs[e.Key()])-1].Version) {

@@ -5,17 +5,19 @@ import (
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
+
+	"github.com/osmtrack/osmtrack/etl/elements"
 )
 
 // change is one element of the changeset as a whole (its first version's before-state, its
 // last version's after-state) with its geometry: what the map, the length accounting and the
 // per-element reasons read.
 type change struct {
-	Key    Key
+	Key    elements.Key
 	Action string // create, modify or delete
 	// Before is the state before the changeset (nil when created or unknown); After the state
 	// after it (nil when deleted).
-	Before, After *Elem
+	Before, After *elements.Element
 	Ref           *ElementRef // the element's last version in the changeset
 	Label         string      // from After's tags, else Before's
 	// Ways: the lines before and after from the node positions known, their lengths, and
@@ -27,13 +29,13 @@ type change struct {
 
 // beforeAfter is the element's action over the whole changeset with its states before and
 // after; ok is false for an element created and deleted in the changeset.
-func (s *state) beforeAfter(k Key) (action string, before, after *Elem, ok bool) {
+func (s *state) beforeAfter(k elements.Key) (action string, before, after *elements.Element, ok bool) {
 	vs := s.cs[k]
 	first := vs[0]
 	before, after = s.before(k), s.after(k)
 	action = "modify"
 	switch {
-	case first.Version == 1 || first.Action == "create":
+	case first.Version == 1 || first.Action == elements.Create:
 		action = "create"
 		before = nil
 	case after == nil:
@@ -83,7 +85,7 @@ func (s *state) nodesInWays() map[int64]bool {
 		if k.Type != 'w' {
 			continue
 		}
-		for _, w := range []*Elem{s.before(k), s.after(k)} {
+		for _, w := range []*elements.Element{s.before(k), s.after(k)} {
 			if w == nil {
 				continue
 			}
@@ -99,7 +101,7 @@ func (s *state) nodesInWays() map[int64]bool {
 // way, inWay, is not drawn again unless tagged), ways as lines of two points or more.
 func geometry(changes []change, inWay map[int64]bool) *geojson.FeatureCollection {
 	fc := geojson.NewFeatureCollection()
-	add := func(g orb.Geometry, action string, e *Elem, st string) {
+	add := func(g orb.Geometry, action string, e *elements.Element, st string) {
 		f := geojson.NewFeature(g)
 		f.Properties["action"] = action
 		f.Properties["type"] = TypeName(e.Type)
@@ -115,7 +117,9 @@ func geometry(changes []change, inWay map[int64]bool) *geojson.FeatureCollection
 		c := &changes[i]
 		switch c.Key.Type {
 		case 'n':
-			show := func(e *Elem) bool { return e != nil && (len(e.Tags) > 0 || !inWay[c.Key.ID]) && e.HasLoc }
+			show := func(e *elements.Element) bool {
+				return e != nil && (len(e.Tags) > 0 || !inWay[c.Key.ID]) && e.HasCoords
+			}
 			if show(c.Before) {
 				add(orb.Point{c.Before.Lon, c.Before.Lat}, c.Action, c.Before, "before")
 			}
@@ -139,7 +143,7 @@ func geometry(changes []change, inWay map[int64]bool) *geojson.FeatureCollection
 // after), rounded to 0.1 m. Keys without a change are left out.
 func lengths(changes []change, keys []string) map[string]Length {
 	out := map[string]Length{}
-	add := func(tags map[string]string, f func(*Length)) {
+	add := func(tags []elements.Tag, f func(*Length)) {
 		for _, kv := range lengthKeys(keys, tags) {
 			l := out[kv]
 			f(&l)
@@ -179,11 +183,16 @@ func lengths(changes []change, keys []string) map[string]Length {
 }
 
 // lengthKeys are the key=value pairs of tags whose key is one of keys (in keys' order).
-func lengthKeys(keys []string, tags map[string]string) []string {
+func lengthKeys(keys []string, tags []elements.Tag) []string {
 	var out []string
 	for _, k := range keys {
-		if v, ok := tags[k]; ok && v != "" {
-			out = append(out, k+"="+v)
+		for _, t := range tags {
+			if t.Key == k {
+				if t.Value != "" {
+					out = append(out, k+"="+t.Value)
+				}
+				break
+			}
 		}
 	}
 	return out

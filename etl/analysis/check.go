@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/osmapi"
 )
 
@@ -65,16 +66,16 @@ type Overlay struct {
 func NewOverlay(base Store) *Overlay { return &Overlay{Base: base, Mem: NewMemStore(nil)} }
 
 // Versions returns the versions held in memory or by Base.
-func (o *Overlay) Versions(ctx context.Context, keys []VKey) ([]Elem, error) {
+func (o *Overlay) Versions(ctx context.Context, keys []elements.VKey) ([]elements.Element, error) {
 	out, err := o.Mem.Versions(ctx, keys)
 	if err != nil || o.Base == nil {
 		return out, err
 	}
-	have := make(map[VKey]bool, len(out))
+	have := make(map[elements.VKey]bool, len(out))
 	for i := range out {
 		have[out[i].VKey()] = true
 	}
-	var rest []VKey
+	var rest []elements.VKey
 	for _, k := range keys {
 		if !have[k] {
 			rest = append(rest, k)
@@ -88,7 +89,7 @@ func (o *Overlay) Versions(ctx context.Context, keys []VKey) ([]Elem, error) {
 }
 
 // History returns every version held in memory or by Base.
-func (o *Overlay) History(ctx context.Context, keys []Key) ([]Elem, error) {
+func (o *Overlay) History(ctx context.Context, keys []elements.Key) ([]elements.Element, error) {
 	out, err := o.Mem.History(ctx, keys)
 	if err != nil || o.Base == nil {
 		return out, err
@@ -101,10 +102,12 @@ func (o *Overlay) History(ctx context.Context, keys []Key) ([]Elem, error) {
 }
 
 // Put keeps versions in memory only.
-func (o *Overlay) Put(ctx context.Context, elems []Elem) error { return o.Mem.Put(ctx, elems) }
+func (o *Overlay) Put(ctx context.Context, elems []elements.Element) error {
+	return o.Mem.Put(ctx, elems)
+}
 
 // WaysWithNodes lists the ways referencing nodes, in memory and in Base when it can.
-func (o *Overlay) WaysWithNodes(ctx context.Context, nodes []int64) ([]Elem, error) {
+func (o *Overlay) WaysWithNodes(ctx context.Context, nodes []int64) ([]elements.Element, error) {
 	out, err := o.Mem.WaysWithNodes(ctx, nodes)
 	if err != nil {
 		return nil, err
@@ -135,8 +138,8 @@ func (o *Overlay) PutUser(ctx context.Context, u osmapi.User, day time.Time) err
 }
 
 // mergeVersions is a and the versions of b that a lacks.
-func mergeVersions(a, b []Elem) []Elem {
-	have := make(map[VKey]bool, len(a))
+func mergeVersions(a, b []elements.Element) []elements.Element {
+	have := make(map[elements.VKey]bool, len(a))
 	for i := range a {
 		have[a[i].VKey()] = true
 	}

@@ -49,7 +49,7 @@ func final(m Meta, now time.Time) bool {
 // returns elems with the versions they lacked, and sets s.dlNote (why the changeset may still
 // be short of versions) and s.stats.Download (the request made, if any). 404 and 410 leave elems
 // as they are; other failures are errors (the analysis fails and is retried).
-func (s *state) complete(ctx context.Context, in Input, elems []Elem, now time.Time) ([]Elem, error) {
+func (s *state) complete(ctx context.Context, in Input, elems []elements.Element, now time.Time) ([]elements.Element, error) {
 	m := in.Meta
 	if m.ChangesCount <= len(elems) {
 		return elems, nil
@@ -96,11 +96,11 @@ func (s *state) complete(ctx context.Context, in Input, elems []Elem, now time.T
 			return nil, fmt.Errorf("element store: put changeset download: %w", err)
 		}
 	}
-	have := make(map[VKey]bool, len(elems))
+	have := make(map[elements.VKey]bool, len(elems))
 	for i := range elems {
 		have[elems[i].VKey()] = true
 	}
-	out := append([]Elem{}, elems...)
+	out := append([]elements.Element{}, elems...)
 	for _, e := range got {
 		if !have[e.VKey()] {
 			out = append(out, e)
@@ -124,7 +124,7 @@ func downloadNote(id int64, d *Download) string {
 
 // decodeDownload reads an osmChange download (etl/osmchange: the fast decoder with fallback)
 // into versions with their actions, checking that every version belongs to changeset id.
-func decodeDownload(id int64, body []byte) ([]Elem, error) {
+func decodeDownload(id int64, body []byte) ([]elements.Element, error) {
 	c, err := osmchange.Decode(body)
 	if err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
@@ -132,32 +132,26 @@ func decodeDownload(id int64, body []byte) ([]Elem, error) {
 	if err := c.Check(); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	out := make([]Elem, 0, len(c.Elements))
+	out := make([]elements.Element, 0, len(c.Elements))
 	for i := range c.Elements {
 		x := &c.Elements[i]
 		if x.Changeset != id {
 			return nil, fmt.Errorf("%s belongs to changeset %d, not %d", x.Ref(), x.Changeset, id)
 		}
-		e := Elem{Type: x.Type, ID: x.ID, Version: x.Version, Changeset: x.Changeset, TS: x.Timestamp.UTC(), UID: x.UID,
-			User: x.User, Visible: x.Visible && x.Action != osmchange.Delete, Action: x.Action.String(),
-			Tags: make(map[string]string, len(x.Tags))}
-		for _, t := range x.Tags {
-			e.Tags[t.Key] = t.Value
-		}
+		e := elements.Element{Type: x.Type, ID: x.ID, Version: x.Version, Changeset: x.Changeset, Timestamp: x.Timestamp.UTC(), UID: x.UID,
+			User: x.User, Visible: x.Visible && x.Action != osmchange.Delete, Action: x.Action,
+			Tags: append([]elements.Tag(nil), x.Tags...)}
 		switch x.Type {
 		case osmchange.Node:
 			e.Lat, e.Lon = x.Lat, x.Lon
-			e.HasLoc = e.Visible && x.HasCoords
+			e.HasCoords = e.Visible && x.HasCoords
 		case osmchange.Way:
 			e.Nodes = append([]int64{}, x.Nodes...)
 		case osmchange.Relation:
-			e.Members = make([]Member, len(x.Members))
-			for j, mb := range x.Members {
-				e.Members[j] = Member{Type: string(mb.Type), Ref: mb.Ref, Role: mb.Role}
-			}
+			e.Members = append([]elements.Member{}, x.Members...)
 		}
 		out = append(out, e)
 	}
-	SortElems(out)
+	elements.Sort(out)
 	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/osmtrack/osmtrack/etl/config"
 	"github.com/osmtrack/osmtrack/etl/dbtest"
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/sim"
 )
 
@@ -46,7 +47,7 @@ func (c *countingSim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // partialSim prepares a database whose element store holds only `keep` versions of the
 // simulator's mass_modify changeset (as fetch leaves a changeset that lies mostly outside the
 // regions), with its metadata row (changes_count from the simulator) in state filtered.
-func partialSim(t *testing.T, keep int, open bool) (db *pgxpool.Pool, srv *countingSim, base string, id int64, all []Elem) {
+func partialSim(t *testing.T, keep int, open bool) (db *pgxpool.Pool, srv *countingSim, base string, id int64, all []elements.Element) {
 	t.Helper()
 	dir := simWorld(t)
 	h, err := sim.NewServer(dir, sim.Faults{})
@@ -311,7 +312,7 @@ func TestDecodeDownload(t *testing.T) {
 	}
 	got := []string{}
 	for _, e := range es {
-		got = append(got, fmt.Sprintf("%c%d v%d %s vis=%v loc=%v nodes=%v tags=%v", e.Type, e.ID, e.Version, e.Action, e.Visible, e.HasLoc, e.Nodes, e.Tags))
+		got = append(got, fmt.Sprintf("%c%d v%d %s vis=%v loc=%v nodes=%v tags=%v", e.Type, e.ID, e.Version, e.Action, e.Visible, e.HasCoords, e.Nodes, tagMap(e.Tags)))
 	}
 	want := []string{
 		"n1 v1 create vis=true loc=true nodes=[] tags=map[amenity:bench]",

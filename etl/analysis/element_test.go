@@ -12,6 +12,7 @@ import (
 	"github.com/paulmach/orb"
 
 	"github.com/osmtrack/osmtrack/etl/config"
+	"github.com/osmtrack/osmtrack/etl/elements"
 )
 
 var (
@@ -19,21 +20,18 @@ var (
 	tEdit   = time.Date(2026, 1, 1, 0, 1, 0, 0, time.UTC)
 )
 
-func node(id int64, v int, cs int64, lat, lon float64, tags map[string]string) Elem {
-	if tags == nil {
-		tags = map[string]string{}
-	}
-	return Elem{Type: 'n', ID: id, Version: v, Changeset: cs, TS: tBefore, UID: 99, User: "other", Visible: true, HasLoc: true, Lat: lat, Lon: lon, Tags: tags}
+func node(id int64, v int, cs int64, lat, lon float64, tags map[string]string) elements.Element {
+	return elements.Element{Type: 'n', ID: id, Version: v, Changeset: cs, Timestamp: tBefore, UID: 99, User: "other", Visible: true, HasCoords: true, Lat: lat, Lon: lon, Tags: tagList(tags)}
 }
 
-func way(id int64, v int, cs int64, nds []int64, tags map[string]string) Elem {
-	return Elem{Type: 'w', ID: id, Version: v, Changeset: cs, TS: tBefore, UID: 99, User: "other", Visible: true, Nodes: nds, Tags: tags}
+func way(id int64, v int, cs int64, nds []int64, tags map[string]string) elements.Element {
+	return elements.Element{Type: 'w', ID: id, Version: v, Changeset: cs, Timestamp: tBefore, UID: 99, User: "other", Visible: true, Nodes: nds, Tags: tagList(tags)}
 }
 
-func edit(e Elem, action string) Elem {
-	e.Action, e.Changeset, e.TS, e.UID, e.User = action, 1, tEdit, 7, "u"
+func edit(e elements.Element, action string) elements.Element {
+	e.Action, e.Changeset, e.Timestamp, e.UID, e.User = act(action), 1, tEdit, 7, "u"
 	if action == "delete" {
-		e.Visible, e.HasLoc, e.Tags, e.Nodes, e.Members = false, false, map[string]string{}, nil, nil
+		e.Visible, e.HasCoords, e.Tags, e.Nodes, e.Members = false, false, nil, nil, nil
 	}
 	return e
 }
@@ -41,7 +39,7 @@ func edit(e Elem, action string) Elem {
 func TestElementDiffsAndReasons(t *testing.T) {
 	// Before: a primary road 10-11-12, a place node 20, a footway 30-31 (31 will move),
 	// a node 40 on a highway to be dragged far, a residential road 50-51.
-	hist := []Elem{
+	hist := []elements.Element{
 		node(10, 1, 100, 50.0, 8.0, nil), node(11, 1, 100, 50.0, 8.01, nil), node(12, 1, 100, 50.0, 8.02, nil),
 		way(1, 3, 101, []int64{10, 11, 12}, map[string]string{"highway": "primary", "name": "Main Road"}),
 		node(20, 4, 102, 50.1, 8.1, map[string]string{"place": "village", "name": "Oldtown"}),
@@ -51,7 +49,7 @@ func TestElementDiffsAndReasons(t *testing.T) {
 		way(3, 5, 104, []int64{40, 41}, map[string]string{"highway": "residential", "name": "Side Street"}),
 	}
 	long := strings.Repeat("Very long name ", 6)
-	cs := []Elem{
+	cs := []elements.Element{
 		edit(way(1, 4, 0, nil, nil), "delete"),
 		edit(node(20, 5, 0, 50.1, 8.1, map[string]string{"place": "town", "name": "Newtown"}), "modify"),
 		edit(node(31, 2, 0, 50.2, 8.202, nil), "modify"),                                        // moved ~71 m
@@ -156,15 +154,15 @@ func TestElementDiffsAndReasons(t *testing.T) {
 }
 
 func TestRelationMembersAndEditedTwice(t *testing.T) {
-	r1 := Elem{Type: 'r', ID: 9, Version: 1, Changeset: 100, TS: tBefore, UID: 99, User: "other", Visible: true, Tags: map[string]string{"type": "route"},
-		Members: []Member{{"w", 1, ""}, {"w", 2, ""}, {"w", 3, ""}}}
+	r1 := elements.Element{Type: 'r', ID: 9, Version: 1, Changeset: 100, Timestamp: tBefore, UID: 99, User: "other", Visible: true, Tags: tagList(map[string]string{"type": "route"}),
+		Members: []elements.Member{{Type: 'w', Ref: 1}, {Type: 'w', Ref: 2}, {Type: 'w', Ref: 3}}}
 	r2 := edit(r1, "modify")
 	r2.Version = 2
-	r2.Members = []Member{{"w", 2, ""}, {"w", 1, ""}, {"w", 4, "forward"}}
+	r2.Members = []elements.Member{{Type: 'w', Ref: 2}, {Type: 'w', Ref: 1}, {Type: 'w', Ref: 4, Role: "forward"}}
 	r3 := r2
 	r3.Version = 3
-	r3.Tags = map[string]string{"type": "route", "route": "bus"}
-	d, _, err := (&Analyzer{Store: NewMemStore([]Elem{r1})}).Analyse(context.Background(), Input{Meta: meta(map[string]string{"created_by": "iD"}), Elems: []Elem{r3, r2}})
+	r3.Tags = tagList(map[string]string{"type": "route", "route": "bus"})
+	d, _, err := (&Analyzer{Store: NewMemStore([]elements.Element{r1})}).Analyse(context.Background(), Input{Meta: meta(map[string]string{"created_by": "iD"}), Elems: []elements.Element{r3, r2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,9 +186,9 @@ func TestNodePositionAtEditTime(t *testing.T) {
 	n1 := node(1, 1, 100, 50, 8, nil)
 	n2v1 := node(2, 1, 100, 50, 8.01, nil)
 	n2v2 := node(2, 2, 200, 50, 8.5, nil)
-	n2v2.TS = tEdit.Add(time.Hour)
+	n2v2.Timestamp = tEdit.Add(time.Hour)
 	w := edit(way(1, 1, 0, []int64{1, 2}, map[string]string{"highway": "track"}), "create")
-	d, _, err := (&Analyzer{Store: NewMemStore([]Elem{n1, n2v1, n2v2})}).Analyse(context.Background(), Input{Meta: meta(map[string]string{"created_by": "iD"}), Elems: []Elem{w}})
+	d, _, err := (&Analyzer{Store: NewMemStore([]elements.Element{n1, n2v1, n2v2})}).Analyse(context.Background(), Input{Meta: meta(map[string]string{"created_by": "iD"}), Elems: []elements.Element{w}})
 	if err != nil {
 		t.Fatal(err)
 	}

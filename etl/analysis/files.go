@@ -11,6 +11,7 @@ import (
 	"github.com/paulmach/osm"
 
 	"github.com/osmtrack/osmtrack/etl/changeset"
+	"github.com/osmtrack/osmtrack/etl/elements"
 )
 
 // Meta is the changeset's metadata.
@@ -109,7 +110,7 @@ func MetaOf(c changeset.Meta) Meta {
 
 // ReadElements reads an osmChange file (a changeset download: the versions get the action of
 // their block) or an OSM XML file (history: no action).
-func ReadElements(path string) ([]Elem, error) {
+func ReadElements(path string) ([]elements.Element, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &InputError{File: path, Err: err}
@@ -119,9 +120,9 @@ func ReadElements(path string) ([]Elem, error) {
 }
 
 // DecodeElements is ReadElements on a reader; name is used in errors.
-func DecodeElements(r io.Reader, name string) ([]Elem, error) {
+func DecodeElements(r io.Reader, name string) ([]elements.Element, error) {
 	dec := xml.NewDecoder(r)
-	var out []Elem
+	var out []elements.Element
 	action := ""
 	root := ""
 	for {
@@ -162,18 +163,22 @@ func DecodeElements(r io.Reader, name string) ([]Elem, error) {
 			if err := dec.DecodeElement(obj, &t); err != nil {
 				return nil, &InputError{File: name, Line: lineOf(dec, err), Err: err}
 			}
-			e, _ := FromObject(obj, action)
+			act, _ := elements.ParseAction(action)
+			e, _ := elements.FromObject(obj, act)
 			if !hasAttr(t, "visible") {
 				// Replication diffs and some tools omit visible: present unless deleted.
 				e.Visible = true
-				e.HasLoc = e.Type == 'n' && !(e.Lat == 0 && e.Lon == 0)
+				if n, ok := obj.(*osm.Node); ok {
+					e.Lat, e.Lon = n.Lat, n.Lon
+				}
+				e.HasCoords = e.Type == 'n' && !(e.Lat == 0 && e.Lon == 0)
 			}
 			if e.ID == 0 || e.Version < 1 {
 				return nil, &InputError{File: name, Line: line, Err: fmt.Errorf("<%s> without id or version", t.Name.Local)}
 			}
 			if action == "delete" {
 				e.Visible = false
-				e.HasLoc = false
+				e.HasCoords = false
 			}
 			if e.Type == 'n' && e.Visible && (e.Lat < -90 || e.Lat > 90 || e.Lon < -180 || e.Lon > 180) {
 				return nil, &InputError{File: name, Line: line, Err: fmt.Errorf("node %d: lat/lon out of range", e.ID)}
@@ -191,12 +196,12 @@ func DecodeElements(r io.Reader, name string) ([]Elem, error) {
 	}
 	if root == "osmChange" {
 		for i := range out {
-			if out[i].Action == "" {
+			if out[i].Action == 0 {
 				return nil, &InputError{File: name, Err: fmt.Errorf("%s %d outside create/modify/delete", TypeName(out[i].Type), out[i].ID)}
 			}
 		}
 	}
-	SortElems(out)
+	elements.Sort(out)
 	return out, nil
 }
 

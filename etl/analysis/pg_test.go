@@ -17,6 +17,7 @@ import (
 
 	"github.com/osmtrack/osmtrack/etl/config"
 	"github.com/osmtrack/osmtrack/etl/dbtest"
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/osmapi"
 	"github.com/osmtrack/osmtrack/etl/rules"
 )
@@ -51,7 +52,7 @@ func TestStoreBackedAnalysisMakesNoAPICalls(t *testing.T) {
 	ctx := context.Background()
 	hist, cs := synth(42, 1000)
 	ps := &PGStore{DB: db.Pool}
-	if err := ps.Put(ctx, append(append([]Elem{}, hist...), cs...)); err != nil {
+	if err := ps.Put(ctx, append(append([]elements.Element{}, hist...), cs...)); err != nil {
 		t.Fatal(err)
 	}
 	api := newAPIServer(t, hist)
@@ -153,7 +154,7 @@ func TestWorkerAnalysesClaimsAndLabels(t *testing.T) {
 	ps := &PGStore{DB: db.Pool}
 	// 50: an import (closed): done, labelled big-import. 51: open, no reason: analysed.
 	// 52: dropped: not touched.
-	var imp []Elem
+	var imp []elements.Element
 	for _, e := range nodes("create", 300, 1, map[string]string{"building": "yes"}) {
 		e.Changeset = 50
 		imp = append(imp, e)

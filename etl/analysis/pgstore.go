@@ -3,7 +3,6 @@ package analysis
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,42 +23,34 @@ type PGStore struct {
 func (p *PGStore) elementStore() elements.PG { return elements.PG{DB: p.DB} }
 
 // Versions implements Store.
-func (p *PGStore) Versions(ctx context.Context, keys []VKey) ([]Elem, error) {
-	vks := make([]elements.VKey, len(keys))
-	for i, k := range keys {
-		vks[i] = elements.VKey{Type: k.Type, ID: k.ID, Version: k.Version}
-	}
-	es, err := p.elementStore().Versions(ctx, vks)
-	return fromStore(es), err
+func (p *PGStore) Versions(ctx context.Context, keys []elements.VKey) ([]elements.Element, error) {
+	return p.elementStore().Versions(ctx, keys)
 }
 
 // History implements Store.
-func (p *PGStore) History(ctx context.Context, keys []Key) ([]Elem, error) {
-	es, err := p.elementStore().History(ctx, storeKeys(keys))
-	return fromStore(es), err
+func (p *PGStore) History(ctx context.Context, keys []elements.Key) ([]elements.Element, error) {
+	return p.elementStore().History(ctx, keys)
 }
 
 // ChangesetElements returns the versions the store holds of changeset id.
-func (p *PGStore) ChangesetElements(ctx context.Context, id int64) ([]Elem, error) {
+func (p *PGStore) ChangesetElements(ctx context.Context, id int64) ([]elements.Element, error) {
 	es, err := p.elementStore().ChangesetElements(ctx, []int64{id})
 	if err != nil {
 		return nil, fmt.Errorf("changeset %d: %w", id, err)
 	}
-	out := fromStore(es)
-	SortElems(out)
-	return out, nil
+	elements.Sort(es)
+	return es, nil
 }
 
 // WaysWithNodes implements WayFinder: the newest stored version of each way referencing any of
 // the nodes.
-func (p *PGStore) WaysWithNodes(ctx context.Context, nodes []int64) ([]Elem, error) {
-	es, err := p.elementStore().WaysWithNodes(ctx, nodes)
-	return fromStore(es), err
+func (p *PGStore) WaysWithNodes(ctx context.Context, nodes []int64) ([]elements.Element, error) {
+	return p.elementStore().WaysWithNodes(ctx, nodes)
 }
 
 // Put implements Store: versions already stored are left alone. Each version is stored with
 // its Source (api when unset).
-func (p *PGStore) Put(ctx context.Context, elems []Elem) error {
+func (p *PGStore) Put(ctx context.Context, elems []elements.Element) error {
 	bySource := map[elements.Source][]elements.Element{}
 	var order []elements.Source
 	for _, e := range elems {
@@ -70,7 +61,7 @@ func (p *PGStore) Put(ctx context.Context, elems []Elem) error {
 		if _, ok := bySource[src]; !ok {
 			order = append(order, src)
 		}
-		bySource[src] = append(bySource[src], toStore(e))
+		bySource[src] = append(bySource[src], e)
 	}
 	for _, src := range order {
 		es := bySource[src]
@@ -80,71 +71,6 @@ func (p *PGStore) Put(ctx context.Context, elems []Elem) error {
 		}
 	}
 	return nil
-}
-
-func storeKeys(keys []Key) []elements.Key {
-	out := make([]elements.Key, len(keys))
-	for i, k := range keys {
-		out[i] = elements.Key{Type: k.Type, ID: k.ID}
-	}
-	return out
-}
-
-// toStore converts a version for the element store.
-func toStore(e Elem) elements.Element {
-	out := elements.Element{Type: e.Type, ID: e.ID, Version: e.Version, Changeset: e.Changeset, Timestamp: e.TS,
-		UID: e.UID, User: e.User, Visible: e.Visible, HasCoords: e.HasLoc, Nodes: e.Nodes, Source: e.Source}
-	if e.HasLoc {
-		out.Lat, out.Lon = e.Lat, e.Lon
-	}
-	out.Action, _ = elements.ParseAction(e.Action)
-	if e.Type == 'w' && out.Nodes == nil {
-		out.Nodes = []int64{}
-	}
-	if len(e.Tags) > 0 {
-		keys := make([]string, 0, len(e.Tags))
-		for k := range e.Tags {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		out.Tags = make([]elements.Tag, len(keys))
-		for i, k := range keys {
-			out.Tags[i] = elements.Tag{Key: k, Value: e.Tags[k]}
-		}
-	}
-	if e.Type == 'r' {
-		out.Members = make([]elements.Member, 0, len(e.Members))
-		for _, m := range e.Members {
-			if len(m.Type) == 1 {
-				out.Members = append(out.Members, elements.Member{Type: m.Type[0], Ref: m.Ref, Role: m.Role})
-			}
-		}
-	}
-	return out
-}
-
-// fromStore converts versions read from the element store.
-func fromStore(es []elements.Element) []Elem {
-	if es == nil {
-		return nil
-	}
-	out := make([]Elem, len(es))
-	for i := range es {
-		e := &es[i]
-		out[i] = Elem{Type: e.Type, ID: e.ID, Version: e.Version, Changeset: e.Changeset, TS: e.Timestamp, UID: e.UID,
-			User: e.User, Visible: e.Visible, Action: e.Action.String(), Tags: e.TagMap(), HasLoc: e.HasCoords,
-			Nodes: e.Nodes, Source: e.Source}
-		if e.HasCoords {
-			out[i].Lat, out[i].Lon = e.Lat, e.Lon
-		}
-		if e.Members != nil {
-			out[i].Members = make([]Member, len(e.Members))
-			for j, m := range e.Members {
-				out[i].Members[j] = Member{Type: string(rune(m.Type)), Ref: m.Ref, Role: m.Role}
-			}
-		}
-	}
-	return out
 }
 
 // CachedUser implements UserCache.

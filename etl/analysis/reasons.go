@@ -11,6 +11,7 @@ import (
 	"github.com/paulmach/orb/geo"
 
 	"github.com/osmtrack/osmtrack/etl/config"
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/osmapi"
 )
 
@@ -246,15 +247,15 @@ func userReasons(rc config.AnalyseReasons, meta Meta, u *osmapi.User) []Reason {
 // placeChanged: a place node deleted, or its place or name changed.
 func placeChanged(_ config.AnalyseReasons, c *change) []Reason {
 	before, after := c.Before, c.After
-	if c.Key.Type != 'n' || before == nil || before.Tags["place"] == "" {
+	if c.Key.Type != 'n' || before == nil || tag(before, "place") == "" {
 		return nil
 	}
-	if !(c.Action == "delete" || (after != nil && (after.Tags["place"] != before.Tags["place"] || after.Tags["name"] != before.Tags["name"]))) {
+	if !(c.Action == "delete" || (after != nil && (tag(after, "place") != tag(before, "place") || tag(after, "name") != tag(before, "name")))) {
 		return nil
 	}
-	ev := map[string]any{"before": map[string]any{"place": before.Tags["place"], "name": before.Tags["name"]}}
+	ev := map[string]any{"before": map[string]any{"place": tag(before, "place"), "name": tag(before, "name")}}
 	if after != nil {
-		ev["after"] = map[string]any{"place": after.Tags["place"], "name": after.Tags["name"]}
+		ev["after"] = map[string]any{"place": tag(after, "place"), "name": tag(after, "name")}
 	} else {
 		ev["after"] = nil
 	}
@@ -273,7 +274,7 @@ func largeBuilding(rc config.AnalyseReasons, c *change) []Reason {
 		return nil
 	}
 	ls := c.AfterLine
-	bv, ok := c.After.Tags["building"]
+	bv, ok := c.After.Tag("building")
 	if !ok || bv == "no" || !c.AfterOK || len(ls) < 4 || ls[0] != ls[len(ls)-1] {
 		return nil
 	}
@@ -291,13 +292,13 @@ func majorRoadDeleted(rc config.AnalyseReasons, c *change) []Reason {
 		return nil
 	}
 	var out []Reason
-	hw := c.Before.Tags["highway"]
+	hw := tag(c.Before, "highway")
 	for _, mr := range rc.MajorRoads {
 		if hw != mr {
 			continue
 		}
 		ev := map[string]any{"highway": hw, "major_roads": rc.MajorRoads}
-		if n := c.Before.Tags["name"]; n != "" {
+		if n := tag(c.Before, "name"); n != "" {
 			ev["name"] = n
 		}
 		if c.BeforeOK {
@@ -313,8 +314,8 @@ func veryLongName(rc config.AnalyseReasons, c *change) []Reason {
 	if c.After == nil {
 		return nil
 	}
-	n := c.After.Tags["name"]
-	if len([]rune(n)) <= rc.LongNameChars || (c.Before != nil && c.Before.Tags["name"] == n) {
+	n := tag(c.After, "name")
+	if len([]rune(n)) <= rc.LongNameChars || (c.Before != nil && tag(c.Before, "name") == n) {
 		return nil
 	}
 	return []Reason{{Code: "very_long_name", Text: fmt.Sprintf("%s has a name of %d characters", strings.ToUpper(c.Label[:1])+c.Label[1:], len([]rune(n))),
@@ -346,7 +347,7 @@ func (s *state) draggedNodes(rc config.AnalyseReasons, d drag) []Reason {
 		if via == "" || via == "-" {
 			continue
 		}
-		k := Key{Type: 'n', ID: id}
+		k := elements.Key{Type: 'n', ID: id}
 		b, a := s.before(k), s.after(k)
 		vs := s.cs[k]
 		ev := map[string]any{"moved_m": round1(d.moved[id]), "threshold_m": rc.DraggedNodeM, "because": via,

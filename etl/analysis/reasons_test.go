@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/osmtrack/osmtrack/etl/config"
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/sim"
 )
 
@@ -74,26 +75,26 @@ func TestElementRules(t *testing.T) {
 
 	checks := map[string]func(r Reason, c *change) error{
 		"place_changed": func(r Reason, c *change) error {
-			if c.Before == nil || c.Before.Tags["place"] == "" || r.Evidence["action"] != c.Action {
+			if c.Before == nil || tag(c.Before, "place") == "" || r.Evidence["action"] != c.Action {
 				return fmt.Errorf("not a place before: %+v", c.Before)
 			}
 			return nil
 		},
 		"large_building": func(r Reason, c *change) error {
-			if a, _ := r.Evidence["area_m2"].(float64); a <= rc.LargeBuildingM2 || c.After.Tags["building"] == "" {
+			if a, _ := r.Evidence["area_m2"].(float64); a <= rc.LargeBuildingM2 || tag(c.After, "building") == "" {
 				return fmt.Errorf("area %v of %v", r.Evidence["area_m2"], c.After.Tags)
 			}
 			return nil
 		},
 		"major_road_deleted": func(r Reason, c *change) error {
-			if c.Action != "delete" || !slices.Contains(rc.MajorRoads, c.Before.Tags["highway"]) || r.Evidence["length_m"] == nil {
-				return fmt.Errorf("action %s highway %q length %v", c.Action, c.Before.Tags["highway"], r.Evidence["length_m"])
+			if c.Action != "delete" || !slices.Contains(rc.MajorRoads, tag(c.Before, "highway")) || r.Evidence["length_m"] == nil {
+				return fmt.Errorf("action %s highway %q length %v", c.Action, tag(c.Before, "highway"), r.Evidence["length_m"])
 			}
 			return nil
 		},
 		"very_long_name": func(r Reason, c *change) error {
-			if n, _ := r.Evidence["length"].(int); n <= rc.LongNameChars || n != len([]rune(c.After.Tags["name"])) {
-				return fmt.Errorf("name length %v: %q", r.Evidence["length"], c.After.Tags["name"])
+			if n, _ := r.Evidence["length"].(int); n <= rc.LongNameChars || n != len([]rune(tag(c.After, "name"))) {
+				return fmt.Errorf("name length %v: %q", r.Evidence["length"], tag(c.After, "name"))
 			}
 			return nil
 		},
@@ -174,7 +175,7 @@ func TestElementRules(t *testing.T) {
 
 // simAsk runs analysis's asking part for a simulated changeset: an empty in-memory store, the
 // simulator's API.
-func simAsk(t *testing.T, ctx context.Context, base string, id int64) (*state, []Elem, facts) {
+func simAsk(t *testing.T, ctx context.Context, base string, id int64) (*state, []elements.Element, facts) {
 	t.Helper()
 	m, err := DecodeMeta(bytes.NewReader(get(t, fmt.Sprintf("%schangeset/%d", base, id))), "meta")
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/paulmach/osm"
 
 	"github.com/osmtrack/osmtrack/etl/config"
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/osmapi"
 	"github.com/osmtrack/osmtrack/etl/sim"
 )
@@ -109,7 +110,7 @@ func analyseSimulatedDay() (simDay, error) {
 	if err := store.Put(ctx, base); err != nil {
 		return simDay{}, err
 	}
-	elems := map[int64][]Elem{}
+	elems := map[int64][]elements.Element{}
 	for seq := st.StartSeq; seq <= st.EndSeq; seq++ {
 		p := filepath.Join(dir, "replication/minute", fmt.Sprintf("%03d/%03d/%03d.osc.gz", seq/1000000, seq/1000%1000, seq%1000))
 		es, err := readGzFile(p, DecodeElements)

@@ -23,6 +23,7 @@ import (
 	"github.com/paulmach/osm"
 
 	"github.com/osmtrack/osmtrack/etl/config"
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/osmapi"
 	"github.com/osmtrack/osmtrack/etl/sim"
 )
@@ -113,7 +114,7 @@ func (c *countingAPI) Current(ctx context.Context, ids []osm.FeatureID) (osm.Obj
 type simCase struct {
 	id    int64
 	doc   *Document
-	elems []Elem
+	elems []elements.Element
 }
 
 // TestSimulatorChangesets analyses simulated changesets of each kind twice: with an empty store
@@ -260,7 +261,7 @@ func analyseSim(t *testing.T, ctx context.Context, base string, id int64) simCas
 // positions from the simulator's node history, lengths with orb/geo (its own Earth radius).
 func checkRoadLengths(t *testing.T, base string, c simCase) {
 	t.Helper()
-	byID := map[int64]Elem{}
+	byID := map[int64]elements.Element{}
 	for _, e := range c.elems {
 		if e.Type == 'n' {
 			byID[e.ID] = e
@@ -268,7 +269,7 @@ func checkRoadLengths(t *testing.T, base string, c simCase) {
 	}
 	want := map[string]float64{}
 	for _, e := range c.elems {
-		if e.Type != 'w' || e.Action != "create" || e.Tags["highway"] == "" {
+		if e.Type != 'w' || e.Action != elements.Create || tag(&e, "highway") == "" {
 			continue
 		}
 		var ls orb.LineString
@@ -281,9 +282,9 @@ func checkRoadLengths(t *testing.T, base string, c simCase) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var pick *Elem
+			var pick *elements.Element
 			for i := range hist {
-				if !hist[i].TS.After(e.TS) {
+				if !hist[i].Timestamp.After(e.Timestamp) {
 					pick = &hist[i]
 				}
 			}
@@ -292,7 +293,7 @@ func checkRoadLengths(t *testing.T, base string, c simCase) {
 			}
 			ls = append(ls, orb.Point{pick.Lon, pick.Lat})
 		}
-		want["highway="+e.Tags["highway"]] += geo.LengthHaversine(ls)
+		want["highway="+tag(&e, "highway")] += geo.LengthHaversine(ls)
 	}
 	if len(want) == 0 {
 		t.Errorf("changeset %d: no road created", c.id)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/paulmach/osm"
 
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/osmapi"
 )
 
@@ -15,17 +16,17 @@ import (
 // (MemStore). Analysis reads before-states from it and puts there what the API answered.
 type Store interface {
 	// Versions returns the versions it holds among keys.
-	Versions(ctx context.Context, keys []VKey) ([]Elem, error)
+	Versions(ctx context.Context, keys []elements.VKey) ([]elements.Element, error)
 	// History returns every version it holds of the elements.
-	History(ctx context.Context, keys []Key) ([]Elem, error)
+	History(ctx context.Context, keys []elements.Key) ([]elements.Element, error)
 	// Put stores versions (idempotent: a version already held is left alone).
-	Put(ctx context.Context, elems []Elem) error
+	Put(ctx context.Context, elems []elements.Element) error
 }
 
 // WayFinder is implemented by stores that can list the ways referencing nodes (used for
 // dragged_node when the way is not part of the changeset).
 type WayFinder interface {
-	WaysWithNodes(ctx context.Context, nodes []int64) ([]Elem, error)
+	WaysWithNodes(ctx context.Context, nodes []int64) ([]elements.Element, error)
 }
 
 // API fetches what the store lacks; *osmapi.Client satisfies it.
@@ -56,14 +57,14 @@ type UserCache interface {
 // for concurrent use.
 type MemStore struct {
 	mu    sync.Mutex
-	byVer map[VKey]Elem
-	byKey map[Key][]int // versions held, sorted
+	byVer map[elements.VKey]elements.Element
+	byKey map[elements.Key][]int // versions held, sorted
 	users map[int64]osmapi.User
 }
 
 // NewMemStore returns a store holding elems.
-func NewMemStore(elems []Elem) *MemStore {
-	m := &MemStore{byVer: map[VKey]Elem{}, byKey: map[Key][]int{}, users: map[int64]osmapi.User{}}
+func NewMemStore(elems []elements.Element) *MemStore {
+	m := &MemStore{byVer: map[elements.VKey]elements.Element{}, byKey: map[elements.Key][]int{}, users: map[int64]osmapi.User{}}
 	m.Put(context.Background(), elems)
 	return m
 }
@@ -76,10 +77,10 @@ func (m *MemStore) Len() int {
 }
 
 // Versions implements Store.
-func (m *MemStore) Versions(_ context.Context, keys []VKey) ([]Elem, error) {
+func (m *MemStore) Versions(_ context.Context, keys []elements.VKey) ([]elements.Element, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Elem
+	var out []elements.Element
 	for _, k := range keys {
 		if e, ok := m.byVer[k]; ok {
 			out = append(out, e)
@@ -89,20 +90,20 @@ func (m *MemStore) Versions(_ context.Context, keys []VKey) ([]Elem, error) {
 }
 
 // History implements Store.
-func (m *MemStore) History(_ context.Context, keys []Key) ([]Elem, error) {
+func (m *MemStore) History(_ context.Context, keys []elements.Key) ([]elements.Element, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Elem
+	var out []elements.Element
 	for _, k := range keys {
 		for _, v := range m.byKey[k] {
-			out = append(out, m.byVer[VKey{Type: k.Type, ID: k.ID, Version: v}])
+			out = append(out, m.byVer[elements.VKey{Type: k.Type, ID: k.ID, Version: v}])
 		}
 	}
 	return out, nil
 }
 
 // Put implements Store.
-func (m *MemStore) Put(_ context.Context, elems []Elem) error {
+func (m *MemStore) Put(_ context.Context, elems []elements.Element) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, e := range elems {
@@ -119,19 +120,19 @@ func (m *MemStore) Put(_ context.Context, elems []Elem) error {
 }
 
 // WaysWithNodes implements WayFinder (newest held version of each way, by id).
-func (m *MemStore) WaysWithNodes(_ context.Context, nodes []int64) ([]Elem, error) {
+func (m *MemStore) WaysWithNodes(_ context.Context, nodes []int64) ([]elements.Element, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	want := map[int64]bool{}
 	for _, n := range nodes {
 		want[n] = true
 	}
-	var out []Elem
+	var out []elements.Element
 	for k, vs := range m.byKey {
 		if k.Type != 'w' {
 			continue
 		}
-		e := m.byVer[VKey{Type: k.Type, ID: k.ID, Version: vs[len(vs)-1]}]
+		e := m.byVer[elements.VKey{Type: k.Type, ID: k.ID, Version: vs[len(vs)-1]}]
 		for _, n := range e.Nodes {
 			if want[n] {
 				out = append(out, e)
@@ -139,7 +140,7 @@ func (m *MemStore) WaysWithNodes(_ context.Context, nodes []int64) ([]Elem, erro
 			}
 		}
 	}
-	SortElems(out) // by id, as PGStore answers
+	elements.Sort(out) // by id, as PGStore answers
 	return out, nil
 }
 

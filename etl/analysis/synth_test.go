@@ -9,16 +9,18 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/osmtrack/osmtrack/etl/elements"
 )
 
 // synth builds a changeset of about n element versions on a grid around (50, 8) and the
 // history it needs: ways modified (a tag changed, one node added), nodes moved, nodes created
 // and deleted. hist holds every previous version and every way node.
-func synth(csID int64, n int) (hist, cs []Elem) {
+func synth(csID int64, n int) (hist, cs []elements.Element) {
 	tb := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	te := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	mk := func(t byte, id int64, v int, c int64, ts time.Time) Elem {
-		return Elem{Type: t, ID: id, Version: v, Changeset: c, TS: ts, UID: 99, User: "old", Visible: true, Tags: map[string]string{}}
+	mk := func(t byte, id int64, v int, c int64, ts time.Time) elements.Element {
+		return elements.Element{Type: t, ID: id, Version: v, Changeset: c, Timestamp: ts, UID: 99, User: "old", Visible: true}
 	}
 	ways := n / 5
 	nodeID := int64(1_000_000)
@@ -26,17 +28,17 @@ func synth(csID int64, n int) (hist, cs []Elem) {
 		var nds []int64
 		for j := 0; j < 5; j++ {
 			e := mk('n', nodeID, 1, 10, tb)
-			e.Lat, e.Lon, e.HasLoc = 50+float64(w)*1e-3, 8+float64(j)*1e-4, true
+			e.Lat, e.Lon, e.HasCoords = 50+float64(w)*1e-3, 8+float64(j)*1e-4, true
 			hist = append(hist, e)
 			nds = append(nds, nodeID)
 			nodeID++
 		}
 		old := mk('w', int64(w+1), 1, 10, tb)
-		old.Nodes, old.Tags = nds, map[string]string{"highway": "residential", "name": fmt.Sprintf("Street %d", w)}
+		old.Nodes, old.Tags = nds, tagList(map[string]string{"highway": "residential", "name": fmt.Sprintf("Street %d", w)})
 		hist = append(hist, old)
 		nw := old
-		nw.Version, nw.Changeset, nw.TS, nw.UID, nw.User, nw.Action = 2, csID, te, 7, "u", "modify"
-		nw.Tags = map[string]string{"highway": "residential", "name": fmt.Sprintf("Street %d", w), "surface": "asphalt"}
+		nw.Version, nw.Changeset, nw.Timestamp, nw.UID, nw.User, nw.Action = 2, csID, te, 7, "u", elements.Modify
+		nw.Tags = tagList(map[string]string{"highway": "residential", "name": fmt.Sprintf("Street %d", w), "surface": "asphalt"})
 		nw.Nodes = append(append([]int64{}, nds...), nds[0])
 		cs = append(cs, nw)
 	}
@@ -44,26 +46,26 @@ func synth(csID int64, n int) (hist, cs []Elem) {
 	for i := 0; i < n-ways; i++ {
 		id := int64(5_000_000 + i)
 		old := mk('n', id, 3, 11, tb)
-		old.Lat, old.Lon, old.HasLoc = 49+float64(i)*1e-4, 9, true
-		old.Tags = map[string]string{"amenity": "bench"}
+		old.Lat, old.Lon, old.HasCoords = 49+float64(i)*1e-4, 9, true
+		old.Tags = tagList(map[string]string{"amenity": "bench"})
 		switch i % 3 {
 		case 0: // modified: moved 10 m
 			hist = append(hist, old)
 			e := old
-			e.Version, e.Changeset, e.TS, e.UID, e.User, e.Action, e.Lon = 4, csID, te, 7, "u", "modify", 9.00014
+			e.Version, e.Changeset, e.Timestamp, e.UID, e.User, e.Action, e.Lon = 4, csID, te, 7, "u", elements.Modify, 9.00014
 			cs = append(cs, e)
 		case 1: // deleted
 			hist = append(hist, old)
 			e := old
-			e.Version, e.Changeset, e.TS, e.UID, e.User, e.Action, e.Visible, e.HasLoc, e.Tags = 4, csID, te, 7, "u", "delete", false, false, map[string]string{}
+			e.Version, e.Changeset, e.Timestamp, e.UID, e.User, e.Action, e.Visible, e.HasCoords, e.Tags = 4, csID, te, 7, "u", elements.Delete, false, false, nil
 			cs = append(cs, e)
 		default: // created
 			e := mk('n', id+10_000_000, 1, csID, te)
-			e.UID, e.User, e.Action, e.Lat, e.Lon, e.HasLoc = 7, "u", "create", old.Lat, 9.5, true
+			e.UID, e.User, e.Action, e.Lat, e.Lon, e.HasCoords = 7, "u", elements.Create, old.Lat, 9.5, true
 			cs = append(cs, e)
 		}
 	}
-	SortElems(cs)
+	elements.Sort(cs)
 	return hist, cs
 }
 
@@ -76,7 +78,7 @@ type apiServer struct {
 	maxURL   atomic.Int64
 }
 
-func newAPIServer(t testing.TB, truth []Elem) *apiServer {
+func newAPIServer(t testing.TB, truth []elements.Element) *apiServer {
 	s := &apiServer{truth: NewMemStore(truth)}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
@@ -113,8 +115,8 @@ func (s *apiServer) serve(w http.ResponseWriter, r *http.Request) {
 	for _, ref := range strings.Split(r.URL.Query().Get(p), ",") {
 		idS, vS, hasV := strings.Cut(ref, "v")
 		id, _ := strconv.ParseInt(idS, 10, 64)
-		h, _ := s.truth.History(r.Context(), []Key{{Type: t, ID: id}})
-		var e *Elem
+		h, _ := s.truth.History(r.Context(), []elements.Key{{Type: t, ID: id}})
+		var e *elements.Element
 		if hasV {
 			v, _ := strconv.Atoi(vS)
 			for i := range h {
@@ -135,21 +137,21 @@ func (s *apiServer) serve(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(b.String()))
 }
 
-func writeXML(b *strings.Builder, e *Elem) {
+func writeXML(b *strings.Builder, e *elements.Element) {
 	name := TypeName(e.Type)
-	fmt.Fprintf(b, `<%s id="%d" version="%d" changeset="%d" timestamp="%s" user="%s" uid="%d" visible="%v"`, name, e.ID, e.Version, e.Changeset, e.TS.Format(time.RFC3339), e.User, e.UID, e.Visible)
-	if e.Type == 'n' && e.HasLoc {
+	fmt.Fprintf(b, `<%s id="%d" version="%d" changeset="%d" timestamp="%s" user="%s" uid="%d" visible="%v"`, name, e.ID, e.Version, e.Changeset, e.Timestamp.Format(time.RFC3339), e.User, e.UID, e.Visible)
+	if e.Type == 'n' && e.HasCoords {
 		fmt.Fprintf(b, ` lat="%.7f" lon="%.7f"`, e.Lat, e.Lon)
 	}
 	b.WriteString(">")
-	for k, v := range e.Tags {
-		fmt.Fprintf(b, `<tag k=%q v=%q/>`, k, v)
+	for _, t := range e.Tags {
+		fmt.Fprintf(b, `<tag k=%q v=%q/>`, t.Key, t.Value)
 	}
 	for _, n := range e.Nodes {
 		fmt.Fprintf(b, `<nd ref="%d"/>`, n)
 	}
 	for _, m := range e.Members {
-		fmt.Fprintf(b, `<member type="%s" ref="%d" role=%q/>`, TypeName(m.Type[0]), m.Ref, m.Role)
+		fmt.Fprintf(b, `<member type="%s" ref="%d" role=%q/>`, TypeName(m.Type), m.Ref, m.Role)
 	}
 	fmt.Fprintf(b, "</%s>", name)
 }

@@ -55,11 +55,7 @@ func TestAnalyseRulesSeePreviousVersions(t *testing.T) {
 	mem := &elements.Mem{}
 	for _, e := range append(v1, v2...) {
 		se := elements.Element{Type: e.Type, ID: e.ID, Version: e.Version, Changeset: e.Changeset, Visible: e.Visible,
-			HasCoords: e.HasLoc, Lat: e.Lat, Lon: e.Lon}
-		se.Action, _ = elements.ParseAction(e.Action)
-		for k, v := range e.Tags {
-			se.Tags = append(se.Tags, elements.Tag{Key: k, Value: v})
-		}
+			HasCoords: e.HasCoords, Lat: e.Lat, Lon: e.Lon, Action: e.Action, Tags: e.Tags}
 		if err := mem.Write(ctx, []elements.Element{se}, elements.SourceAPI, 0, false); err != nil {
 			t.Fatal(err)
 		}
