@@ -187,7 +187,7 @@ func (w *Worker) one(ctx context.Context, st *RunStats, tried *[]int64) (found b
 	if c == nil {
 		return err != nil, err
 	}
-	m, lastSeq, attempts, metaKnown, prior := c.meta, c.lastSeq, c.attempts, c.metaKnown, c.prior
+	m, lastSeq, metaKnown, prior := c.meta, c.lastSeq, c.metaKnown, c.prior
 	log := w.Log.With("changeset", m.ID)
 	t0 := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(w.Config.ChangesetDeadline))
@@ -205,26 +205,11 @@ func (w *Worker) one(ctx context.Context, st *RunStats, tried *[]int64) (found b
 		}
 	}
 	if aerr != nil {
-		backoff := time.Duration(w.Config.RetryBackoff) << min(attempts, 20)
-		msg := aerr.Error()
-		if errors.Is(aerr, context.DeadlineExceeded) {
-			msg = fmt.Sprintf("analysis exceeded the deadline of %s: %s", time.Duration(w.Config.ChangesetDeadline), msg)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE changesets SET state = 'failed', error = $2, attempts = attempts + 1,
-			next_attempt_at = now() + $3::interval, updated_at = now() WHERE id = $1`, m.ID, msg, fmt.Sprintf("%d milliseconds", backoff.Milliseconds())); err != nil {
-			return true, fmt.Errorf("analyse: changeset %d: record failure: %w", m.ID, err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return true, fmt.Errorf("analyse: changeset %d: commit failure: %w", m.ID, err)
+		if err := w.fail(ctx, tx, c, aerr); err != nil {
+			return true, err
 		}
 		st.Failed++
 		*tried = append(*tried, m.ID)
-		level := slog.LevelWarn
-		if attempts+1 >= w.Config.MaxAttempts {
-			level = slog.LevelError
-			msg += " (no attempts left)"
-		}
-		log.Log(ctx, level, "analysis failed", "err", msg, "attempt", attempts+1, "max_attempts", w.Config.MaxAttempts)
 		return true, nil
 	}
 	state := "analysed"
@@ -250,6 +235,30 @@ func (w *Worker) one(ctx context.Context, st *RunStats, tried *[]int64) (found b
 	log.Info("analysed", "state", state, "elements", doc.Counts.Total, "reasons", doc.ReasonCodes(), "complete", doc.Complete,
 		"from_store", stats.FromStore, "from_api", stats.FromAPI, "missing", stats.Missing, "downloaded", stats.Download != nil, "seconds", time.Since(t0).Seconds())
 	return true, nil
+}
+
+// fail records a failed analysis (retried with backoff up to analyse.max_attempts) and commits.
+func (w *Worker) fail(ctx context.Context, tx pgx.Tx, c *claim, aerr error) error {
+	id := c.meta.ID
+	backoff := time.Duration(w.Config.RetryBackoff) << min(c.attempts, 20)
+	msg := aerr.Error()
+	if errors.Is(aerr, context.DeadlineExceeded) {
+		msg = fmt.Sprintf("analysis exceeded the deadline of %s: %s", time.Duration(w.Config.ChangesetDeadline), msg)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE changesets SET state = 'failed', error = $2, attempts = attempts + 1,
+		next_attempt_at = now() + $3::interval, updated_at = now() WHERE id = $1`, id, msg, fmt.Sprintf("%d milliseconds", backoff.Milliseconds())); err != nil {
+		return fmt.Errorf("analyse: changeset %d: record failure: %w", id, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("analyse: changeset %d: commit failure: %w", id, err)
+	}
+	level := slog.LevelWarn
+	if c.attempts+1 >= w.Config.MaxAttempts {
+		level = slog.LevelError
+		msg += " (no attempts left)"
+	}
+	w.Log.Log(ctx, level, "analysis failed", "changeset", id, "err", msg, "attempt", c.attempts+1, "max_attempts", w.Config.MaxAttempts)
+	return nil
 }
 
 // analyse reads and writes through tx, the claim's transaction: the versions a download adds and
