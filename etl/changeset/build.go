@@ -47,25 +47,19 @@ func Build(ctx context.Context, st elements.Store, regions region.Set, metas []M
 }
 
 // Element is what the rules see of an element version and its previous version (nil: none
-// known).
+// known): the store's versions, a version without an action counting as a modify (a delete
+// when not visible).
 func Element(e, prev *elements.Element) rules.Element {
-	action := e.Action.String()
-	if action == "" {
-		action = "delete"
+	el := rules.Element{Element: *e}
+	if el.Action == 0 {
+		el.Action = elements.Delete
 		if e.Visible {
-			action = "modify"
+			el.Action = elements.Modify
 		}
-	}
-	el := rules.Element{Type: elements.TypeName(e.Type), ID: e.ID, Version: e.Version, Action: action, Tags: e.TagMap(),
-		Source: e.Source.String()}
-	if e.HasCoords {
-		el.Point = &orb.Point{e.Lon, e.Lat}
 	}
 	if prev != nil {
-		el.Old = &rules.Version{Version: prev.Version, Tags: prev.TagMap(), Source: prev.Source.String()}
-		if prev.HasCoords {
-			el.Old.Point = &orb.Point{prev.Lon, prev.Lat}
-		}
+		p := *prev
+		el.Old = &p
 	}
 	return el
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/paulmach/orb"
 
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/region"
 	"github.com/osmtrack/osmtrack/etl/rules"
 )
@@ -90,7 +91,7 @@ func TestMinutelyDiffEditsMode(t *testing.T) {
 	nodes := 0
 	for _, cs := range css {
 		for _, e := range cs.Elements {
-			if e.Type == "node" {
+			if e.Type == elements.Node {
 				nodes++
 			}
 		}

@@ -26,10 +26,10 @@ func locateMembers(ctx context.Context, store elements.Store, byID map[int64]*ru
 	for id, cs := range byID {
 		for _, e := range cs.Elements {
 			switch {
-			case e.Type == "relation":
-				rels = append(rels, need{id, e.Type, elements.VKey{Type: elements.Relation, ID: e.ID, Version: e.Version}})
-			case e.Type == "way" && e.Action == "delete":
-				deleted = append(deleted, need{id, e.Type, elements.VKey{Type: elements.Way, ID: e.ID, Version: e.Version}})
+			case e.Type == elements.Relation:
+				rels = append(rels, need{id, e.TypeName(), e.VKey()})
+			case e.Type == elements.Way && e.Action == elements.Delete:
+				deleted = append(deleted, need{id, e.TypeName(), e.VKey()})
 			}
 		}
 	}
@@ -149,8 +149,12 @@ func locateNodeWays(ctx context.Context, store elements.Store, byID map[int64]*r
 		return nil
 	}
 	inside := func(cs *rules.Changeset) bool {
-		for _, e := range cs.Elements {
-			if e.Point != nil && regions.Contains(*e.Point) || e.Old != nil && e.Old.Point != nil && regions.Contains(*e.Old.Point) {
+		for i := range cs.Elements {
+			e := &cs.Elements[i]
+			if p, ok := e.Point(); ok && regions.Contains(p) {
+				return true
+			}
+			if p, ok := e.OldPoint(); ok && regions.Contains(p) {
 				return true
 			}
 		}
@@ -169,7 +173,7 @@ func locateNodeWays(ctx context.Context, store elements.Store, byID map[int64]*r
 		}
 		for _, e := range cs.Elements {
 			// A node with no stored earlier version is new: no other way has it yet.
-			if e.Type == "node" && e.Old != nil && len(nodes) < maxLookup {
+			if e.Type == elements.Node && e.Old != nil && len(nodes) < maxLookup {
 				if nodeCS[e.ID] == nil {
 					nodes = append(nodes, e.ID)
 				}

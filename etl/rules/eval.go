@@ -10,6 +10,7 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geo"
 
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/region"
 )
 
@@ -128,11 +129,12 @@ func (ec *evalCtx) edits(r *region.Region) regionHit {
 	}
 	for i := range ec.cs.Elements {
 		e := &ec.cs.Elements[i]
-		if e.Point != nil {
-			check(*e.Point, e.Ref, e.Source)
+		p, ok := e.Point()
+		if ok {
+			check(p, e.Ref, e.Source.String())
 		}
-		if e.Old != nil && e.Old.Point != nil && (e.Point == nil || *e.Old.Point != *e.Point) {
-			check(*e.Old.Point, func() string { return e.Ref() + " (previous location)" }, e.Old.Source)
+		if q, qok := e.OldPoint(); qok && (!ok || q != p) {
+			check(q, func() string { return e.Ref() + " (previous location)" }, e.Old.Source.String())
 		}
 	}
 	for _, ep := range ec.cs.EditPoints {
@@ -498,24 +500,25 @@ func (p *elementPred) describe() string {
 	return b.String()
 }
 
-func (p *elementPred) matchTags(tags map[string]string) (string, string, bool) {
+func (p *elementPred) matchTags(tags []elements.Tag) (string, string, bool) {
 	if p.keyRE == nil {
-		v, ok := tags[p.key]
-		if !ok || (p.valueRE != nil && !p.valueRE.MatchString(v)) {
-			return "", "", false
+		for _, t := range tags {
+			if t.Key == p.key {
+				if p.valueRE != nil && !p.valueRE.MatchString(t.Value) {
+					return "", "", false
+				}
+				return p.key, t.Value, true
+			}
 		}
-		return p.key, v, true
-	}
-	best := ""
-	for k, v := range tags {
-		if p.keyRE.MatchString(k) && (p.valueRE == nil || p.valueRE.MatchString(v)) && (best == "" || k < best) {
-			best = k
-		}
-	}
-	if best == "" {
 		return "", "", false
 	}
-	return best, tags[best], true
+	best, bestV, found := "", "", false
+	for _, t := range tags {
+		if p.keyRE.MatchString(t.Key) && (p.valueRE == nil || p.valueRE.MatchString(t.Value)) && (!found || t.Key < best) {
+			best, bestV, found = t.Key, t.Value, true
+		}
+	}
+	return best, bestV, found
 }
 
 func (p *elementPred) eval(ec *evalCtx) (bool, []Evidence) {
@@ -528,7 +531,7 @@ func (p *elementPred) eval(ec *evalCtx) (bool, []Evidence) {
 	n := 0
 	for i := range ec.cs.Elements {
 		e := &ec.cs.Elements[i]
-		if (p.action != "any" && e.Action != p.action) || (p.typ != "any" && e.Type != p.typ) {
+		if (p.action != "any" && e.Action.String() != p.action) || (p.typ != "any" && e.TypeName() != p.typ) {
 			continue
 		}
 		tags := e.Tags
@@ -558,7 +561,7 @@ func (p *elementPred) eval(ec *evalCtx) (bool, []Evidence) {
 	for _, h := range shown[:min(n, maxShown)] {
 		e := h.e
 		ref := e.Ref()
-		d := ref + " (" + e.Action + ")"
+		d := ref + " (" + e.Action.String() + ")"
 		if h.k != "" {
 			if p.old {
 				d += fmt.Sprintf(" had %s=%s in its previous version v%d", h.k, short(h.v), e.Old.Version)
@@ -629,7 +632,7 @@ func (p *countPred) eval(ec *evalCtx) (bool, []Evidence) {
 		total = len(cs.Elements)
 		for i := range cs.Elements {
 			e := &cs.Elements[i]
-			if (p.action == "any" || e.Action == p.action) && (p.typ == "any" || e.Type == p.typ) {
+			if (p.action == "any" || e.Action.String() == p.action) && (p.typ == "any" || e.TypeName() == p.typ) {
 				n++
 			}
 		}

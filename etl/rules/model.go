@@ -10,10 +10,11 @@ package rules
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/paulmach/orb"
+
+	"github.com/osmtrack/osmtrack/etl/elements"
 )
 
 // Phase says which rules Evaluate runs.
@@ -68,29 +69,34 @@ type Changeset struct {
 	Reasons []string
 }
 
-// Element is one edited element version.
+// Element is one edited element version: the element store's type (etl/elements), with its
+// previous version. Action is never 0 (a version without one counts as a modify, or a delete
+// when it is not visible); a location is HasCoords with Lat/Lon; Source says where the version
+// (and so its location) came from.
 type Element struct {
-	Type    string // node, way, relation
-	ID      int64
-	Version int
-	Action  string // create, modify, delete
-	Tags    map[string]string
-	Point   *orb.Point // a node's location (nil for ways, relations, and deletes without one)
-	Old     *Version   // the previous version, when known
-	Source  string     // where the version (and so Point) came from: diff, seed, api, download ("" unknown)
+	elements.Element
+	Old *elements.Element // the previous version, when known
 }
 
-// Version is a previous version of an element.
-type Version struct {
-	Version int
-	Tags    map[string]string
-	Point   *orb.Point
-	Source  string // where it came from: diff, seed, api, download ("" unknown)
+// TypeName is node, way or relation.
+func (e *Element) TypeName() string { return elements.TypeName(e.Type) }
+
+// Point is the version's location (false: none, e.g. ways, relations, deleted nodes).
+func (e *Element) Point() (orb.Point, bool) { return pointOf(&e.Element) }
+
+// OldPoint is the previous version's location (false: none or no previous version).
+func (e *Element) OldPoint() (orb.Point, bool) {
+	if e.Old == nil {
+		return orb.Point{}, false
+	}
+	return pointOf(e.Old)
 }
 
-// Ref is "node/123 v4".
-func (e *Element) Ref() string {
-	return e.Type + "/" + strconv.FormatInt(e.ID, 10) + " v" + strconv.Itoa(e.Version)
+func pointOf(e *elements.Element) (orb.Point, bool) {
+	if !e.HasCoords {
+		return orb.Point{}, false
+	}
+	return orb.Point{e.Lon, e.Lat}, true
 }
 
 // EditPoint is a location touched by an edit, with what it is (e.g. "node/5 of way/7").

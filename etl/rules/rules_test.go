@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/paulmach/orb"
 
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/region"
 )
 
@@ -38,6 +40,41 @@ func mustParse(t testing.TB, src string, regions region.Set) *Set {
 }
 
 func pt(x, y float64) *orb.Point { p := orb.Point{x, y}; return &p }
+
+// el is an edited element version: type name, id, version, action, tags, location (nil: none).
+func el(typ string, id int64, v int, action string, tags map[string]string, p *orb.Point) Element {
+	types := map[string]byte{"node": elements.Node, "way": elements.Way, "relation": elements.Relation}
+	a, err := elements.ParseAction(action)
+	if err != nil {
+		panic(err)
+	}
+	e := Element{Element: *ver(v, tags, p)}
+	e.Type, e.ID, e.Action, e.Visible = types[typ], id, a, a != elements.Delete
+	return e
+}
+
+func withOld(e Element, old *elements.Element) Element {
+	old.Type, old.ID = e.Type, e.ID
+	e.Old = old
+	return e
+}
+
+// ver is a version with tags and a location (nil: none).
+func ver(v int, tags map[string]string, p *orb.Point) *elements.Element {
+	e := &elements.Element{Version: v}
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		e.Tags = append(e.Tags, elements.Tag{Key: k, Value: tags[k]})
+	}
+	if p != nil {
+		e.HasCoords, e.Lon, e.Lat = true, p[0], p[1]
+	}
+	return e
+}
 
 func labelNames(ls []Label) string {
 	var n []string
@@ -136,10 +173,10 @@ labels:
 		ID: 7, User: "alice", UID: 1, MetadataKnown: true, Open: true, CommentsCount: 2,
 		Tags: map[string]string{"comment": "Bulk Import of addresses #hamburg", "source": "Bing aerial; survey", "created_by": "JOSM/1.5 (19039 en)", "imagery_used": "Bing aerial imagery"},
 		Elements: []Element{
-			{Type: "node", ID: 1, Version: 3, Action: "delete", Old: &Version{Version: 2, Tags: map[string]string{"addr:street": "Hauptstraße", "addr:housenumber": "1"}, Point: pt(10, 53.5)}},
-			{Type: "node", ID: 2, Version: 2, Action: "delete", Old: &Version{Version: 1, Tags: map[string]string{"amenity": "bench"}}},
-			{Type: "node", ID: 3, Version: 4, Action: "delete"},
-			{Type: "node", ID: 4, Version: 1, Action: "create", Tags: map[string]string{"shop": "Bakery"}, Point: pt(20, 50)},
+			withOld(el("node", 1, 3, "delete", nil, nil), ver(2, map[string]string{"addr:street": "Hauptstraße", "addr:housenumber": "1"}, pt(10, 53.5))),
+			withOld(el("node", 2, 2, "delete", nil, nil), ver(1, map[string]string{"amenity": "bench"}, nil)),
+			el("node", 3, 4, "delete", nil, nil),
+			el("node", 4, 1, "create", map[string]string{"shop": "Bakery"}, pt(20, 50)),
 		},
 	}
 	labels, verdict := s.Evaluate(cs, PhaseFilter)
@@ -228,7 +265,7 @@ prefilter:
 	elems := func(n int) []Element {
 		out := make([]Element, n)
 		for i := range out {
-			out[i] = Element{Type: "node", ID: int64(i + 1), Version: 1, Action: "create"}
+			out[i] = el("node", int64(i+1), 1, "create", nil, nil)
 		}
 		return out
 	}
@@ -278,8 +315,8 @@ labels:
 	cs := &Changeset{ID: 1, MetadataKnown: true,
 		BBox: &orb.Bound{Min: orb.Point{-9.5, 36.0}, Max: orb.Point{30.0, 60.0}},
 		Elements: []Element{
-			{Type: "node", ID: 1, Version: 1, Action: "create", Point: pt(-9.5, 38.7)}, // Lisbon
-			{Type: "node", ID: 2, Version: 1, Action: "create", Point: pt(30.0, 60.0)}, // St Petersburg
+			el("node", 1, 1, "create", nil, pt(-9.5, 38.7)), // Lisbon
+			el("node", 2, 1, "create", nil, pt(30.0, 60.0)), // St Petersburg
 		}}
 	labels, v := s.Evaluate(cs, PhaseFilter)
 	if got := labelNames(labels); got != "bbox" {
@@ -303,7 +340,7 @@ labels:
 
 func TestEvidenceJSON(t *testing.T) {
 	s := mustParse(t, "labels:\n  - label: a\n    description: d\n    count: {min: 1}\n", nil)
-	labels, _ := s.Evaluate(&Changeset{Elements: []Element{{Type: "way", ID: 1, Version: 1, Action: "create"}}}, PhaseFilter)
+	labels, _ := s.Evaluate(&Changeset{Elements: []Element{el("way", 1, 1, "create", nil, nil)}}, PhaseFilter)
 	b, _ := json.Marshal(labels[0])
 	want := `{"label":"a","description":"d","rule":"rules.yaml:2","evidence":[{"predicate":"count edits \u003e= 1","detail":"1 edits, at least 1","count":1,"threshold":1}]}`
 	if string(b) != want {
@@ -356,8 +393,8 @@ labels:
 		for j := 0; j < 20; j++ {
 			p := orb.Point{x + float64(j)*0.0025, y + float64(j)*0.0025}
 			act := []string{"create", "modify", "delete"}[j%3]
-			cs.Elements = append(cs.Elements, Element{Type: "node", ID: int64(i*100 + j), Version: 2, Action: act, Point: &p,
-				Tags: map[string]string{"shop": "bakery"}, Old: &Version{Version: 1, Tags: map[string]string{"addr:street": "X", "name": "Y"}}})
+			cs.Elements = append(cs.Elements, withOld(el("node", int64(i*100+j), 2, act, map[string]string{"shop": "bakery"}, &p),
+				ver(1, map[string]string{"addr:street": "X", "name": "Y"}, nil)))
 		}
 		for j := 0; j < 30; j++ {
 			cs.EditPoints = append(cs.EditPoints, EditPoint{Point: orb.Point{x + float64(j)*0.001, y}, Ref: "node of a way"})
