@@ -851,18 +851,26 @@ func hashtags(meta Meta) []string {
 	return out
 }
 
-func tagDiff(before, after map[string]string) (added, removed map[string]string, changed map[string][2]string) {
+func tagDiff(before, after []elements.Tag) (added, removed map[string]string, changed map[string][2]string) {
 	added, removed, changed = map[string]string{}, map[string]string{}, map[string][2]string{}
-	for k, v := range after {
-		if ov, ok := before[k]; !ok {
-			added[k] = v
-		} else if ov != v {
-			changed[k] = [2]string{ov, v}
+	find := func(tags []elements.Tag, k string) (string, bool) {
+		for _, t := range tags {
+			if t.Key == k {
+				return t.Value, true
+			}
+		}
+		return "", false
+	}
+	for _, t := range after {
+		if ov, ok := find(before, t.Key); !ok {
+			added[t.Key] = t.Value
+		} else if ov != t.Value {
+			changed[t.Key] = [2]string{ov, t.Value}
 		}
 	}
-	for k, v := range before {
-		if _, ok := after[k]; !ok {
-			removed[k] = v
+	for _, t := range before {
+		if _, ok := find(after, t.Key); !ok {
+			removed[t.Key] = t.Value
 		}
 	}
 	return

@@ -134,9 +134,9 @@ func (s *state) element(e, prev *elements.Element) Element {
 	}
 	switch {
 	case e.Action == elements.Create:
-		el.TagsAdded, el.TagsRemoved, el.TagsChanged = tagDiff(map[string]string{}, tagMap(cur))
+		el.TagsAdded, el.TagsRemoved, el.TagsChanged = tagDiff(nil, cur)
 	case prev != nil:
-		el.TagsAdded, el.TagsRemoved, el.TagsChanged = tagDiff(tagMap(prev.Tags), tagMap(cur))
+		el.TagsAdded, el.TagsRemoved, el.TagsChanged = tagDiff(prev.Tags, cur)
 	default:
 		el.TagsAdded, el.TagsRemoved, el.TagsChanged = map[string]string{}, map[string]string{}, map[string][2]string{}
 		el.BeforeMissing = true

@@ -49,7 +49,7 @@ func (s *state) beforeAfter(k elements.Key) (action string, before, after *eleme
 func (s *state) changes() []change {
 	s.countMissing = true
 	defer func() { s.countMissing = false; s.missPos = len(s.missNode) }()
-	var out []change
+	out := make([]change, 0, len(s.csKeys))
 	for _, k := range s.csKeys {
 		action, before, after, ok := s.beforeAfter(k)
 		if !ok {
