@@ -41,7 +41,8 @@ type Entry struct {
 	BBox         *[4]float64
 	Thumb        Thumb
 	Updated      time.Time
-	// Display strings, computed once.
+	// Display strings, computed once; Thumb and these are cleared once the entry and its page
+	// are rendered (only the templates use them).
 	TimeText   string
 	TimeISO    string
 	CountsView CountsView

@@ -167,7 +167,9 @@ func (s *shardSet) add(e *Entry, it reviewItem) {
 	}
 	f.u64(e.Sum).u64(e.Hash).u64(uint64(it.Severity))
 	for _, c := range it.Reasons {
-		s.idx.Reasons[c] = reasonName(c)
+		if _, ok := s.idx.Reasons[c]; !ok {
+			s.idx.Reasons[c] = reasonName(c)
+		}
 	}
 	for _, l := range it.Labels {
 		s.labels[l] = true

@@ -262,7 +262,8 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 	phase("start")
 	var ids []int64 // nil: everything in the window
 	if prev != nil {
-		window, err := snap.windowIDs(ctx, cutoff)
+		since := prev.Snapshot.Add(-p.opts.Overlap)
+		window, err := snap.windowIDs(ctx, cutoff, since)
 		if err != nil {
 			return nil, err
 		}
@@ -270,7 +271,6 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 		// build. Unchanged for sure: updated before the overlap. In between (a transaction
 		// that may have committed after the previous snapshot): read the row and compare its
 		// fingerprint with the previous build's; render only when it differs.
-		since := prev.Snapshot.Add(-p.opts.Overlap)
 		ids = []int64{}
 		var keepIDs []int64
 		p.maybe = map[int64]*Entry{}
@@ -561,6 +561,9 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 		putBuf(buf)
 		return nil, fmt.Errorf("publish: changeset %d: %w", r.ID, err)
 	}
+	// What only the two templates show is in the HTML now: the entry does not keep it (less
+	// memory, a smaller state to read each run).
+	e.Thumb, e.TimeText, e.TimeISO, e.CountsView = Thumb{}, "", "", CountsView{}
 	return &renderedChangeset{r: r, e: e, page: buf, entry: []byte(h)}, nil
 }
 
