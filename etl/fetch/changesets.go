@@ -108,99 +108,139 @@ func (f *Fetcher) applyChangesetFile(ctx context.Context, o Options, seq uint64,
 	if err != nil {
 		return 0, 0, fmt.Errorf("parse: %w", err)
 	}
-	// The last entry of a changeset in a file wins.
-	byID := make(map[int64]*changeset.Meta, len(list))
+	list = lastEntries(list)
+	ids := make([]int64, len(list))
 	for i := range list {
-		byID[list[i].ID] = &list[i]
+		ids[i] = list[i].ID
 	}
-	ids := make([]int64, 0, len(byID))
-	for id := range byID {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	kept := 0
 	err = pgx.BeginFunc(ctx, f.DB, func(tx pgx.Tx) error {
-		known := map[int64]bool{}
+		var known map[int64]bool
 		if len(f.Regions) > 0 {
-			rows, err := tx.Query(ctx, `SELECT id FROM changesets WHERE id = ANY($1)`, ids)
-			if err != nil {
-				return fmt.Errorf("look up changesets: %w", err)
-			}
-			for rows.Next() {
-				var id int64
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				known[id] = true
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("look up changesets: %w", err)
+			if known, err = knownChangesets(ctx, tx, ids); err != nil {
+				return err
 			}
 		}
-		var (
-			kid               []int64
-			users             []*string
-			uids              []*int64
-			created           []time.Time
-			closed            []*time.Time
-			open              []bool
-			comments, changes []*int32
-			tags              []string
-			x0, y0, x1, y1    []*float64
-		)
-		for _, id := range ids {
-			c := byID[id]
-			if len(f.Regions) > 0 && !known[id] && !(c.Bound != nil && f.intersects(*c.Bound)) {
-				continue
-			}
-			kid = append(kid, id)
-			if c.User != "" {
-				u := c.User
-				users = append(users, &u)
-			} else {
-				users = append(users, nil)
-			}
-			uids = append(uids, c.UID)
-			created = append(created, *c.CreatedAt)
-			closed = append(closed, c.ClosedAt)
-			open = append(open, c.Open)
-			comments = append(comments, i32(c.CommentsCount))
-			changes = append(changes, i32(c.ChangesCount))
-			tags = append(tags, tagsJSON(c.Tags))
-			if b := c.Bound; b != nil {
-				x0, y0, x1, y1 = append(x0, &b.Min[0]), append(y0, &b.Min[1]), append(x1, &b.Max[0]), append(y1, &b.Max[1])
-			} else {
-				x0, y0, x1, y1 = append(x0, nil), append(y0, nil), append(x1, nil), append(y1, nil)
-			}
-		}
-		kept = len(kid)
-		if kept > 0 {
-			if _, err := tx.Exec(ctx, `INSERT INTO changesets AS c (id, username, uid, created_at, closed_at, open, comments_count,
-					changes_count, tags, bbox, meta_seq, meta_updated_at)
-				SELECT id, un, uid, ca, cl, op, cc, ch, tg::jsonb,
-					CASE WHEN x0 IS NULL THEN NULL ELSE ST_MakeEnvelope(x0, y0, x1, y1, 4326) END, $14, now()
-				FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::bool[],
-					$7::int[], $8::int[], $9::text[], $10::float8[], $11::float8[], $12::float8[], $13::float8[])
-					AS u(id, un, uid, ca, cl, op, cc, ch, tg, x0, y0, x1, y1)
-				ON CONFLICT (id) DO UPDATE SET username = EXCLUDED.username, uid = EXCLUDED.uid,
-					created_at = EXCLUDED.created_at, closed_at = EXCLUDED.closed_at, open = EXCLUDED.open,
-					comments_count = EXCLUDED.comments_count, changes_count = EXCLUDED.changes_count,
-					tags = EXCLUDED.tags, bbox = EXCLUDED.bbox, meta_seq = EXCLUDED.meta_seq,
-					meta_updated_at = EXCLUDED.meta_updated_at, updated_at = now(),
-					-- A changeset filtered before its metadata arrived (filter.metadata_wait) is
-					-- filtered again now that its tags, user and bbox are known.
-					state = CASE WHEN c.meta_seq IS NULL AND c.state IN ('filtered', 'dropped', 'analysed', 'done')
-						THEN 'new' ELSE c.state END
-				WHERE c.meta_seq IS NULL OR c.meta_seq <= EXCLUDED.meta_seq`,
-				kid, users, uids, created, closed, open, comments, changes, tags, x0, y0, x1, y1, int64(seq)); err != nil {
-				return fmt.Errorf("write changesets: %w", err)
-			}
+		keep := f.keepMeta(list, known)
+		kept = len(keep)
+		if err := writeMeta(ctx, tx, keep, seq); err != nil {
+			return err
 		}
 		return movePointer(ctx, tx, o.Pointer, seq, ts)
 	})
 	return len(ids), kept, err
+}
+
+// lastEntries is the last entry of each changeset in a file, by id.
+func lastEntries(list []changeset.Meta) []changeset.Meta {
+	byID := make(map[int64]changeset.Meta, len(list))
+	for _, c := range list {
+		byID[c.ID] = c
+	}
+	out := make([]changeset.Meta, 0, len(byID))
+	for _, c := range byID {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// knownChangesets are those of ids the changesets table has.
+func knownChangesets(ctx context.Context, tx pgx.Tx, ids []int64) (map[int64]bool, error) {
+	rows, err := tx.Query(ctx, `SELECT id FROM changesets WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("look up changesets: %w", err)
+	}
+	defer rows.Close()
+	known := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("look up changesets: %w", err)
+		}
+		known[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up changesets: %w", err)
+	}
+	return known, nil
+}
+
+// keepMeta is the metadata fetch keeps: with regions, of the changesets the table has (the
+// diffs tracked them) and of those whose bbox intersects a region; without, all.
+func (f *Fetcher) keepMeta(list []changeset.Meta, known map[int64]bool) []changeset.Meta {
+	if len(f.Regions) == 0 {
+		return list
+	}
+	var keep []changeset.Meta
+	for _, c := range list {
+		if known[c.ID] || c.Bound != nil && f.intersects(*c.Bound) {
+			keep = append(keep, c)
+		}
+	}
+	return keep
+}
+
+// writeMeta writes the metadata of a changeset file (sequence seq): a newer file's metadata is
+// never overwritten by an older one's.
+func writeMeta(ctx context.Context, tx pgx.Tx, list []changeset.Meta, seq uint64) error {
+	if len(list) == 0 {
+		return nil
+	}
+	var (
+		kid               []int64
+		users             []*string
+		uids              []*int64
+		created           []time.Time
+		closed            []*time.Time
+		open              []bool
+		comments, changes []*int32
+		tags              []string
+		x0, y0, x1, y1    []*float64
+	)
+	for i := range list {
+		c := &list[i]
+		kid = append(kid, c.ID)
+		if c.User != "" {
+			u := c.User
+			users = append(users, &u)
+		} else {
+			users = append(users, nil)
+		}
+		uids = append(uids, c.UID)
+		created = append(created, *c.CreatedAt)
+		closed = append(closed, c.ClosedAt)
+		open = append(open, c.Open)
+		comments = append(comments, i32(c.CommentsCount))
+		changes = append(changes, i32(c.ChangesCount))
+		tags = append(tags, tagsJSON(c.Tags))
+		if b := c.Bound; b != nil {
+			x0, y0, x1, y1 = append(x0, &b.Min[0]), append(y0, &b.Min[1]), append(x1, &b.Max[0]), append(y1, &b.Max[1])
+		} else {
+			x0, y0, x1, y1 = append(x0, nil), append(y0, nil), append(x1, nil), append(y1, nil)
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO changesets AS c (id, username, uid, created_at, closed_at, open, comments_count,
+			changes_count, tags, bbox, meta_seq, meta_updated_at)
+		SELECT id, un, uid, ca, cl, op, cc, ch, tg::jsonb,
+			CASE WHEN x0 IS NULL THEN NULL ELSE ST_MakeEnvelope(x0, y0, x1, y1, 4326) END, $14, now()
+		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::bool[],
+			$7::int[], $8::int[], $9::text[], $10::float8[], $11::float8[], $12::float8[], $13::float8[])
+			AS u(id, un, uid, ca, cl, op, cc, ch, tg, x0, y0, x1, y1)
+		ON CONFLICT (id) DO UPDATE SET username = EXCLUDED.username, uid = EXCLUDED.uid,
+			created_at = EXCLUDED.created_at, closed_at = EXCLUDED.closed_at, open = EXCLUDED.open,
+			comments_count = EXCLUDED.comments_count, changes_count = EXCLUDED.changes_count,
+			tags = EXCLUDED.tags, bbox = EXCLUDED.bbox, meta_seq = EXCLUDED.meta_seq,
+			meta_updated_at = EXCLUDED.meta_updated_at, updated_at = now(),
+			-- A changeset filtered before its metadata arrived (filter.metadata_wait) is
+			-- filtered again now that its tags, user and bbox are known.
+			state = CASE WHEN c.meta_seq IS NULL AND c.state IN ('filtered', 'dropped', 'analysed', 'done')
+				THEN 'new' ELSE c.state END
+		WHERE c.meta_seq IS NULL OR c.meta_seq <= EXCLUDED.meta_seq`,
+		kid, users, uids, created, closed, open, comments, changes, tags, x0, y0, x1, y1, int64(seq)); err != nil {
+		return fmt.Errorf("write changesets: %w", err)
+	}
+	return nil
 }
 
 // tagsJSON is a JSON object of the tags, keys sorted.
