@@ -11,39 +11,72 @@ import (
 	"github.com/osmtrack/osmtrack/etl/rules"
 )
 
+// need is an element of a changeset whose location comes from what it is made of.
+type need struct {
+	cs  int64
+	key elements.VKey
+}
+
 // locateMembers gives relations and deleted ways, which have no location of their own, the
 // locations of what they are made of, from the element store (fed by the diffs and by
 // `osmtrack seed`): a relation's member nodes and the nodes of its member ways (newest stored
 // versions), a deleted way's nodes and a deleted relation's members as its previous version
 // had them. Member relations are not followed.
 func locateMembers(ctx context.Context, store elements.Store, byID map[int64]*rules.Changeset) error {
-	type need struct {
-		cs  int64
-		ref string
-		key elements.VKey
-	}
 	var rels, deleted []need
 	for id, cs := range byID {
 		for _, e := range cs.Elements {
 			switch {
 			case e.Type == elements.Relation:
-				rels = append(rels, need{id, e.TypeName(), e.VKey()})
+				rels = append(rels, need{id, e.VKey()})
 			case e.Type == elements.Way && e.Action == elements.Delete:
-				deleted = append(deleted, need{id, e.TypeName(), e.VKey()})
+				deleted = append(deleted, need{id, e.VKey()})
 			}
 		}
 	}
 	if len(rels) == 0 && len(deleted) == 0 {
 		return nil
 	}
-	// The members (or nodes) each needs: from the version itself, or the previous one for deletes.
+	shape, err := shapes(ctx, store, rels, deleted)
+	if err != nil {
+		return err
+	}
+	wayNodes, err := memberWayNodes(ctx, store, rels, shape)
+	if err != nil {
+		return err
+	}
+	var pts pointSet
+	for _, n := range deleted {
+		for _, nd := range shape(n.key).Nodes {
+			pts.add(n.cs, nd, fmt.Sprintf("node/%d of deleted way/%d", nd, n.key.ID))
+		}
+	}
+	for _, n := range rels {
+		for _, m := range shape(n.key).Members {
+			switch m.Type {
+			case elements.Node:
+				pts.add(n.cs, m.Ref, fmt.Sprintf("node/%d, member of relation/%d", m.Ref, n.key.ID))
+			case elements.Way:
+				for _, nd := range wayNodes[m.Ref] {
+					pts.add(n.cs, nd, fmt.Sprintf("node/%d of way/%d, member of relation/%d", nd, m.Ref, n.key.ID))
+				}
+			}
+		}
+	}
+	return pts.locate(ctx, store, byID)
+}
+
+// shapes reads what relations and deleted ways are made of: a relation's members from its
+// version, or from its previous version when the version has none (deleted); a deleted way's
+// nodes from its previous version.
+func shapes(ctx context.Context, store elements.Store, rels, deleted []need) (func(elements.VKey) elements.Element, error) {
 	var keys []elements.VKey
 	for _, n := range rels {
 		keys = append(keys, n.key)
 	}
 	cur, err := store.Versions(ctx, keys)
 	if err != nil {
-		return fmt.Errorf("read relations: %w", err)
+		return nil, fmt.Errorf("read relations: %w", err)
 	}
 	byKey := map[elements.VKey]elements.Element{}
 	for _, e := range cur {
@@ -60,16 +93,18 @@ func locateMembers(ctx context.Context, store elements.Store, byID map[int64]*ru
 	}
 	prev, err := store.Previous(ctx, prevKeys)
 	if err != nil {
-		return fmt.Errorf("read previous versions: %w", err)
+		return nil, fmt.Errorf("read previous versions: %w", err)
 	}
-	shape := func(k elements.VKey) elements.Element {
+	return func(k elements.VKey) elements.Element {
 		if e, ok := byKey[k]; ok && e.Visible && (len(e.Members) > 0 || len(e.Nodes) > 0) {
 			return e
 		}
 		return prev[k]
-	}
+	}, nil
+}
 
-	// Member ways of relations: their newest stored nodes.
+// memberWayNodes reads the newest stored nodes of the relations' member ways, by way id.
+func memberWayNodes(ctx context.Context, store elements.Store, rels []need, shape func(elements.VKey) elements.Element) (map[int64][]int64, error) {
 	var wayKeys []elements.Key
 	for _, n := range rels {
 		for _, m := range shape(n.key).Members {
@@ -80,55 +115,51 @@ func locateMembers(ctx context.Context, store elements.Store, byID map[int64]*ru
 	}
 	ways, err := store.Latest(ctx, wayKeys)
 	if err != nil {
-		return fmt.Errorf("read member ways: %w", err)
+		return nil, fmt.Errorf("read member ways: %w", err)
 	}
 	wayNodes := map[int64][]int64{}
 	for _, w := range ways {
 		wayNodes[w.ID] = w.Nodes
 	}
+	return wayNodes, nil
+}
 
-	// Every node each one needs, then their positions in one lookup.
-	type point struct {
-		cs   int64
-		node int64
-		ref  string
+// pointSet collects the nodes whose locations are edit points of changesets (at most
+// maxLookup), to be located in one lookup.
+type pointSet struct {
+	pts  []point
+	seen map[int64]bool
+	ids  []int64
+}
+
+type point struct {
+	cs   int64
+	node int64
+	ref  string
+}
+
+func (s *pointSet) add(cs, n int64, ref string) {
+	if len(s.ids) >= maxLookup {
+		return
 	}
-	var pts []point
-	seen := map[int64]bool{}
-	var ids []int64
-	addNode := func(cs, n int64, ref string) {
-		if len(ids) >= maxLookup {
-			return
-		}
-		pts = append(pts, point{cs, n, ref})
-		if !seen[n] {
-			seen[n] = true
-			ids = append(ids, n)
-		}
+	if s.seen == nil {
+		s.seen = map[int64]bool{}
 	}
-	for _, n := range deleted {
-		for _, nd := range shape(n.key).Nodes {
-			addNode(n.cs, nd, fmt.Sprintf("node/%d of deleted way/%d", nd, n.key.ID))
-		}
+	s.pts = append(s.pts, point{cs, n, ref})
+	if !s.seen[n] {
+		s.seen[n] = true
+		s.ids = append(s.ids, n)
 	}
-	for _, n := range rels {
-		for _, m := range shape(n.key).Members {
-			switch m.Type {
-			case elements.Node:
-				addNode(n.cs, m.Ref, fmt.Sprintf("node/%d, member of relation/%d", m.Ref, n.key.ID))
-			case elements.Way:
-				for _, nd := range wayNodes[m.Ref] {
-					addNode(n.cs, nd, fmt.Sprintf("node/%d of way/%d, member of relation/%d", nd, m.Ref, n.key.ID))
-				}
-			}
-		}
-	}
-	pos, err := store.Positions(ctx, ids, true)
+}
+
+// locate adds the located nodes to their changesets' EditPoints, once per changeset and node.
+func (s *pointSet) locate(ctx context.Context, store elements.Store, byID map[int64]*rules.Changeset) error {
+	pos, err := store.Positions(ctx, s.ids, true)
 	if err != nil {
 		return fmt.Errorf("read member positions: %w", err)
 	}
 	done := map[[2]int64]bool{}
-	for _, p := range pts {
+	for _, p := range s.pts {
 		q, ok := pos[p.node]
 		if !ok || !q.HasCoords || done[[2]int64{p.cs, p.node}] {
 			continue
