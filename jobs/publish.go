@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/osmtrack/osmtrack/etl/metrics"
+	"github.com/osmtrack/osmtrack/etl/region"
 	"github.com/osmtrack/osmtrack/etl/site"
 	"github.com/osmtrack/osmtrack/etl/status"
 	"github.com/osmtrack/osmtrack/etl/step"
@@ -45,7 +46,10 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer a.close(ctx)
-	opts := site.Options{Out: *out, Full: *full, LeafletDir: leaflet, Overlap: cfg.Publish.Overlap.D(), Status: publishStatus(a, *noHead)}
+	opts := site.Options{Publish: cfg.Publish, Out: *out, Full: *full, LeafletDir: leaflet, Overlap: cfg.Publish.Overlap.D(), Status: publishStatus(a, *noHead)}
+	if opts.Regions, err = region.LoadSet(cfg.Regions); err != nil {
+		a.log.Warn("regions unreadable: the maps fit the changesets and draw no outline", "err", err)
+	}
 	if cfg.Metrics.Enabled() {
 		influx := metrics.Reader{URL: cfg.Metrics.URL, Auth: cfg.Metrics.Reader(), Client: &http.Client{Timeout: cfg.Metrics.Timeout.D()}, MaxBody: 4 << 20}
 		opts.Runs = func(ctx context.Context) ([]metrics.Run, error) {
@@ -55,7 +59,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// Publish's role can only read: no job_runs row.
 	return step.Do(ctx, a.db, a.metrics, a.log, "publish", step.Options{ReadOnly: true}, func(ctx context.Context, r *step.Run) error {
 		opts.Log = r.Log
-		res, err := site.Publish(ctx, a.db, a.cfg, opts)
+		res, err := site.Publish(ctx, a.db, opts)
 		if err != nil {
 			return err
 		}

@@ -53,7 +53,7 @@ func seedMany(b testing.TB, pool *pgxpool.Pool, n int) {
 
 func benchPublish(b *testing.B, pool *pgxpool.Pool, out string, full bool) *Result {
 	b.Helper()
-	res, err := Publish(context.Background(), pool, testConfigBench(b), Options{Out: out, Full: full, LeafletDir: leafletForTest(b), Overlap: time.Millisecond})
+	res, err := Publish(context.Background(), pool, Options{Publish: testConfigBench(b).Publish, Out: out, Full: full, LeafletDir: leafletForTest(b), Overlap: time.Millisecond})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func BenchmarkPublishAgainRightAfter(b *testing.B) {
 	seedMany(b, db.Pool, 10000)
 	out := filepath.Join(b.TempDir(), "site")
 	run := func(full bool) *Result {
-		res, err := Publish(context.Background(), db.Pool, testConfigBench(b), Options{Out: out, Full: full, LeafletDir: leafletForTest(b), Overlap: 10 * time.Minute})
+		res, err := Publish(context.Background(), db.Pool, Options{Publish: testConfigBench(b).Publish, Out: out, Full: full, LeafletDir: leafletForTest(b), Overlap: 10 * time.Minute})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -40,7 +40,7 @@ func TestInfluxRunsOnStatusPage(t *testing.T) {
 		t.Fatalf("runs: %+v", runs)
 	}
 	out := t.TempDir()
-	_, err = Publish(ctx, db.Pool, testConfig(t), Options{Out: out, LeafletDir: leafletForTest(t),
+	_, err = Publish(ctx, db.Pool, Options{Publish: testConfig(t).Publish, Out: out, LeafletDir: leafletForTest(t),
 		Runs: func(ctx context.Context) ([]metrics.Run, error) { return reader.RecentRuns(ctx, m.Bucket, 3) }})
 	if err != nil {
 		t.Fatal(err)

@@ -57,7 +57,7 @@ publish:
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "site")
-	if _, err := Publish(context.Background(), db.Pool, cfg, Options{Out: out, LeafletDir: leafletForTest(t), Overlap: time.Millisecond,
+	if _, err := Publish(context.Background(), db.Pool, Options{Publish: cfg.Publish, Regions: testRegions(t, cfg), Out: out, LeafletDir: leafletForTest(t), Overlap: time.Millisecond,
 		Status: func(ctx context.Context) (*status.Report, error) {
 			return status.Collect(ctx, db.Pool, status.Options{})
 		}}); err != nil {

@@ -248,7 +248,7 @@ func BenchmarkReviewFilter(b *testing.B) {
 	insertSeed(b, db.Pool, seed{ID: 1, User: "alice", UID: 1, Created: time.Now().UTC().Add(-time.Hour), Tags: map[string]string{"comment": "x"},
 		BBox: &[4]float64{13.4, 52.5, 13.41, 52.51}, Doc: testDoc(1, "alice", 13.4, 52.5)})
 	out := filepath.Join(b.TempDir(), "site")
-	if _, err := Publish(context.Background(), db.Pool, testConfig(b), Options{Out: out, LeafletDir: leafletForTest(b), Overlap: time.Millisecond}); err != nil {
+	if _, err := Publish(context.Background(), db.Pool, Options{Publish: testConfig(b).Publish, Out: out, LeafletDir: leafletForTest(b), Overlap: time.Millisecond}); err != nil {
 		b.Fatal(err)
 	}
 	root, _ := filepath.EvalSymlinks(filepath.Join(out, "current"))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/osmtrack/osmtrack/etl/analysis"
 	"github.com/osmtrack/osmtrack/etl/config"
+	"github.com/osmtrack/osmtrack/etl/region"
 )
 
 // seed is a changeset to insert for a test.
@@ -135,6 +136,16 @@ func leafletForTest(t testing.TB) string {
 		t.Skip(msg)
 	}
 	return dir
+}
+
+// testRegions loads the regions of cfg (as jobs/publish.go does).
+func testRegions(t testing.TB, cfg *config.Config) region.Set {
+	t.Helper()
+	set, err := region.LoadSet(cfg.Regions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
 }
 
 func testConfig(t testing.TB) *config.Config {

@@ -44,6 +44,12 @@ type DB interface {
 
 // Options configure one publish run.
 type Options struct {
+	// Publish is the configuration's publish section (title, URLs, page size, days, severity,
+	// review labels, reviewers).
+	Publish config.Publish
+	// Regions are the configured regions, loaded: outlines on the maps, region pages. Empty
+	// draws no outline.
+	Regions region.Set
 	// Out is the output folder (see writer.go for its layout); required.
 	Out string
 	// Full re-renders everything instead of only what changed.
@@ -123,7 +129,6 @@ func pathEscape(s string) string { return url.PathEscape(s) }
 
 // publisher is one run.
 type publisher struct {
-	cfg     *config.Config
 	pc      config.Publish
 	opts    Options
 	tpl     *templates
@@ -146,7 +151,7 @@ type publisher struct {
 }
 
 // Publish renders the site into opts.Out and swaps it in.
-func Publish(ctx context.Context, db DB, cfg *config.Config, opts Options) (*Result, error) {
+func Publish(ctx context.Context, db DB, opts Options) (*Result, error) {
 	if opts.Out == "" {
 		return nil, errors.New("publish: no output folder")
 	}
@@ -167,8 +172,8 @@ func Publish(ctx context.Context, db DB, cfg *config.Config, opts Options) (*Res
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	pc := cfg.Publish
-	p := &publisher{cfg: cfg, pc: pc, opts: opts, tpl: tpl, log: log, entries: map[int64]*Entry{},
+	pc := opts.Publish
+	p := &publisher{pc: pc, regions: opts.Regions, opts: opts, tpl: tpl, log: log, entries: map[int64]*Entry{},
 		site: &siteInfo{Title: pc.Title, BaseURL: pc.BaseURL, TileURL: pc.TileURL, TileAttribution: pc.TileAttribution}}
 	b, err := newBuilder(opts.Out)
 	if err != nil {
@@ -193,8 +198,8 @@ func (p *publisher) configFingerprint() uint64 {
 		f.str(k).u64(uint64(p.pc.Severity[k]))
 	}
 	f.str(strings.Join(p.pc.ReviewLabels, "\x00")).str(strings.Join(p.pc.Reviewers, "\x00"))
-	for _, k := range sortedKeys(p.cfg.Regions) {
-		f.str(k) // the changeset pages point to regions.geojson when there are regions
+	for _, r := range p.regions {
+		f.str(r.Name) // the changeset pages point to regions.geojson when there are regions
 	}
 	return f.sum()
 }
@@ -206,14 +211,6 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 		now := time.Now()
 		res.Phases = append(res.Phases, Phase{name, now.Sub(t0)})
 		t0 = now
-	}
-	if len(p.cfg.Regions) > 0 {
-		set, err := region.LoadSet(p.cfg.Regions)
-		if err != nil {
-			p.log.Warn("regions unreadable: the maps fit the changesets and draw no outline", "err", err)
-		} else {
-			p.regions = set
-		}
 	}
 	if err := p.writeRegions(); err != nil {
 		return nil, err

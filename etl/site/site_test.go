@@ -21,7 +21,7 @@ import (
 
 func publishT(t *testing.T, pool *pgxpool.Pool, out string, full bool) *Result {
 	t.Helper()
-	res, err := Publish(context.Background(), pool, testConfig(t), Options{Out: out, Full: full, LeafletDir: leafletForTest(t), Overlap: time.Millisecond,
+	res, err := Publish(context.Background(), pool, Options{Publish: testConfig(t).Publish, Out: out, Full: full, LeafletDir: leafletForTest(t), Overlap: time.Millisecond,
 		Status: func(ctx context.Context) (*status.Report, error) {
 			return status.Collect(ctx, pool, status.Options{})
 		}})
@@ -216,7 +216,7 @@ func TestPublishAsReadOnlyRole(t *testing.T) {
 		t.Fatal("the role can write: the test proves nothing")
 	}
 	out := t.TempDir()
-	res, err := Publish(ctx, ro, testConfig(t), Options{Out: out, LeafletDir: leafletForTest(t),
+	res, err := Publish(ctx, ro, Options{Publish: testConfig(t).Publish, Out: out, LeafletDir: leafletForTest(t),
 		Status: func(ctx context.Context) (*status.Report, error) { return status.Collect(ctx, ro, status.Options{}) }})
 	if err != nil {
 		t.Fatalf("publish as read-only role: %v", err)
@@ -262,7 +262,7 @@ func TestPublishIncrementalWithinOverlap(t *testing.T) {
 	out := t.TempDir()
 	publish := func() *Result {
 		t.Helper()
-		res, err := Publish(ctx, db.Pool, testConfig(t), Options{Out: out, LeafletDir: leafletForTest(t), Overlap: 10 * time.Minute,
+		res, err := Publish(ctx, db.Pool, Options{Publish: testConfig(t).Publish, Out: out, LeafletDir: leafletForTest(t), Overlap: 10 * time.Minute,
 			Status: func(ctx context.Context) (*status.Report, error) {
 				return status.Collect(ctx, db.Pool, status.Options{})
 			}})
@@ -366,7 +366,7 @@ func TestDiscussionAndReviewed(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Publish.Reviewers = []string{"rita"}
 	out := t.TempDir()
-	if _, err := Publish(ctx, db.Pool, cfg, Options{Out: out, LeafletDir: leafletForTest(t), Overlap: time.Millisecond,
+	if _, err := Publish(ctx, db.Pool, Options{Publish: cfg.Publish, Out: out, LeafletDir: leafletForTest(t), Overlap: time.Millisecond,
 		Status: func(ctx context.Context) (*status.Report, error) {
 			return status.Collect(ctx, db.Pool, status.Options{})
 		}}); err != nil {
