@@ -75,6 +75,23 @@ func TestAPIFill(t *testing.T) {
 		t.Errorf("%d tracked changesets without an edit extent (%d without the API)", n,
 			count(t, plain, `SELECT count(*) FROM changesets WHERE tracked AND edit_extent IS NULL`))
 	}
+	// The prefetch: analyse finds every kept version's before-state and the nodes of every
+	// kept way in the store (the API answered for all of them), asked for diff by diff instead
+	// of changeset by changeset.
+	if n := count(t, filled, `SELECT count(*) FROM elements e WHERE e.source = 'diff' AND e.version > 1
+		AND NOT EXISTS (SELECT 1 FROM elements p WHERE p.type = e.type AND p.id = e.id AND p.version = e.version - 1)`); n > 0 {
+		t.Errorf("%d kept versions without their previous version in the store", n)
+	}
+	if n := count(t, filled, `SELECT count(*) FROM elements w CROSS JOIN unnest(w.nodes) AS n(id) WHERE w.source = 'diff'
+		AND NOT EXISTS (SELECT 1 FROM elements x WHERE x.type = 'n' AND x.id = n.id)`); n > 0 {
+		t.Errorf("%d nodes of kept ways not in the store", n)
+	}
+	prefetched := count(t, filled, `SELECT count(*) FROM elements e WHERE e.source = 'api' AND EXISTS (SELECT 1 FROM elements d
+		WHERE d.source = 'diff' AND d.type = e.type AND d.id = e.id AND d.version = e.version + 1)`)
+	if prefetched == 0 {
+		t.Error("no previous version was prefetched")
+	}
+
 	// Nothing is asked twice: applying every diff again asks for nothing the store has.
 	fd := newFetcher(filled, srv.URL, regions)
 	fd.API = api
@@ -239,8 +256,10 @@ func TestAPIFillNodesDeletedSince(t *testing.T) {
 	if got := trackedIDs(t, db); !slices.Equal(got, []int64{9}) {
 		t.Errorf("tracked changesets %v, want [9] (way 7's nodes were in Berlin when it was edited)", got)
 	}
-	if api.current != 2 || api.versions != 2 {
-		t.Errorf("asked for %d current and %d versions, want 2 and 2", api.current, api.versions)
+	// Versions: the two nodes before their deletion, and way 7 v1 (the prefetch: its
+	// before-state, for analyse).
+	if api.current != 2 || api.versions != 3 {
+		t.Errorf("asked for %d current and %d versions, want 2 and 3", api.current, api.versions)
 	}
 	if n := count(t, db, `SELECT count(*) FROM elements WHERE type = 'n' AND version = 1 AND source = 'api' AND geom IS NOT NULL`); n != 2 {
 		t.Errorf("%d located node versions stored from the API, want 2", n)

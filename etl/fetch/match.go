@@ -23,6 +23,10 @@ type matched struct {
 	changesets map[int64]*csShare
 	// elements asked of the API for locations (fill)
 	apiElements int
+	// what analyse will need of the API for the kept versions (prefetch): previous versions
+	// the diff does not hold, nodes of kept ways the diff does not keep
+	prev  []elements.VKey
+	nodes []int64
 }
 
 type csShare struct {
@@ -126,6 +130,14 @@ func (f *Fetcher) match(ctx context.Context, tx pgx.Tx, c *osmchange.Change) (*m
 		}
 		if err := mt.memberWays(ctx, st); err != nil {
 			return nil, err
+		}
+		if f.API != nil {
+			m.prefetchKeys(els)
+			n, err := f.prefetch(ctx, st, m)
+			if err != nil {
+				return nil, fmt.Errorf("API fill: %w", err)
+			}
+			m.apiElements += n
 		}
 	}
 
