@@ -348,9 +348,29 @@ func (s *state) userDetails(ctx context.Context, meta Meta, analysedAt time.Time
 // moved nodes' ways outside the changeset (parentWays). Lookups that fail are logged: the
 // reason then says less.
 func (s *state) dragFacts(ctx context.Context) drag {
-	rc := s.a.Config.Reasons
-	d := drag{moved: map[int64]float64{}, because: map[int64]string{}, ways: map[int64][]map[string]any{}}
-	// A node of a changeset's way tagged highway or waterway matters.
+	d := drag{moved: map[int64]float64{}, because: s.wayNodesThatMatter(), ways: map[int64][]map[string]any{}}
+	candidates := s.movedNodes(d)
+	nodeWays := s.waysOfMovedNodes(ctx, d, candidates)
+	var ids []int64
+	for id := range d.moved {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		if via := d.because[id]; via == "" || via == "-" {
+			continue
+		}
+		if pw := s.parentWays(ctx, id, nodeWays[id]); len(pw) > 0 {
+			d.ways[id] = pw
+		}
+	}
+	return d
+}
+
+// wayNodesThatMatter are the nodes of the changeset's ways (before or after) tagged highway or
+// waterway (DraggedNodeKeys), each with the first such way: "way 5 highway=primary".
+func (s *state) wayNodesThatMatter() map[int64]string {
+	because := map[int64]string{}
 	for _, k := range s.csKeys {
 		if k.Type != 'w' {
 			continue
@@ -360,21 +380,27 @@ func (s *state) dragFacts(ctx context.Context) drag {
 				continue
 			}
 			dk := ""
-			for _, key := range rc.DraggedNodeKeys {
+			for _, key := range s.a.Config.Reasons.DraggedNodeKeys {
 				if v, ok := w.Tag(key); ok {
 					dk = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
 					break
 				}
 			}
 			for _, n := range w.Nodes {
-				if dk != "" && d.because[n] == "" {
-					d.because[n] = dk
+				if dk != "" && because[n] == "" {
+					because[n] = dk
 				}
 			}
 		}
 	}
-	// The nodes moved far; a node tagged highway or waterway matters.
-	var candidates []int64
+	return because
+}
+
+// movedNodes puts the changeset's nodes moved farther than DraggedNodeM into d.moved, with
+// their own highway or waterway tag as the reason when nothing gave one yet; candidates are
+// the moved nodes still without a reason, by id.
+func (s *state) movedNodes(d drag) (candidates []int64) {
+	rc := s.a.Config.Reasons
 	for _, k := range s.csKeys {
 		if k.Type != 'n' {
 			continue
@@ -399,21 +425,7 @@ func (s *state) dragFacts(ctx context.Context) drag {
 			candidates = append(candidates, k.ID)
 		}
 	}
-	nodeWays := s.waysOfMovedNodes(ctx, d, candidates)
-	var ids []int64
-	for id := range d.moved {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
-		if via := d.because[id]; via == "" || via == "-" {
-			continue
-		}
-		if pw := s.parentWays(ctx, id, nodeWays[id]); len(pw) > 0 {
-			d.ways[id] = pw
-		}
-	}
-	return d
+	return candidates
 }
 
 // waysOfMovedNodes looks up the ways of the moved nodes whose move does not matter yet
@@ -421,66 +433,18 @@ func (s *state) dragFacts(ctx context.Context) drag {
 // d.because when one of them is a highway or waterway ("-": their ways are known and none is)
 // and returns the ways found per moved node.
 func (s *state) waysOfMovedNodes(ctx context.Context, d drag, candidates []int64) map[int64][]*elements.Element {
-	rc := s.a.Config.Reasons
 	nodeWays := map[int64][]*elements.Element{}
 	if len(candidates) == 0 {
 		return nodeWays
 	}
-	if wf, ok := s.a.Store.(WayFinder); ok && s.a.Store != nil {
-		ways, err := wf.WaysWithNodes(ctx, candidates)
-		if err != nil {
-			s.a.Log.Warn("dragged_node: could not look up ways", "err", err)
-		}
-		for i := range ways {
-			w := &ways[i]
-			for _, n := range w.Nodes {
-				if _, m := d.moved[n]; m {
-					nodeWays[n] = append(nodeWays[n], w)
-				}
-			}
-			for _, key := range rc.DraggedNodeKeys {
-				if v, ok := w.Tag(key); ok {
-					for _, n := range w.Nodes {
-						if _, m := d.moved[n]; m && d.because[n] == "" {
-							d.because[n] = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
-						}
-					}
-					break
-				}
-			}
-		}
-	}
+	s.waysFromStore(ctx, d, candidates, nodeWays)
 	// Still unknown: ask the API for the node's ways; when it cannot tell, an untagged node
 	// (a way node) moved that far is flagged all the same, saying so.
 	for _, id := range candidates {
 		if d.because[id] != "" {
 			continue
 		}
-		if nw, ok := s.a.API.(NodeWays); ok && s.a.API != nil {
-			objs, err := nw.WaysOfNode(ctx, id)
-			if err == nil {
-				ways := fromObjects(objs)
-				if s.a.Store != nil {
-					if err := s.a.Store.Put(ctx, ways); err != nil {
-						s.a.Log.Warn("dragged_node: could not store ways", "err", err)
-					}
-				}
-				for i := range ways {
-					w := &ways[i]
-					nodeWays[id] = append(nodeWays[id], w)
-					for _, key := range rc.DraggedNodeKeys {
-						if v, ok := w.Tag(key); ok && d.because[id] == "" {
-							d.because[id] = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
-						}
-					}
-				}
-				if len(ways) > 0 && d.because[id] == "" {
-					d.because[id] = "-" // its ways are known and none is a highway or waterway
-				}
-			} else {
-				s.a.Log.Info("dragged_node: ways of node unavailable", "node", id, "err", err)
-			}
-		}
+		s.waysFromAPI(ctx, d, id, nodeWays)
 		if d.because[id] == "" {
 			if b := s.before(elements.Key{Type: 'n', ID: id}); b != nil && len(b.Tags) == 0 {
 				d.because[id] = "untagged way node (its ways are unknown)"
@@ -488,6 +452,69 @@ func (s *state) waysOfMovedNodes(ctx context.Context, d drag, candidates []int64
 		}
 	}
 	return nodeWays
+}
+
+// waysFromStore adds the ways the store (a WayFinder) knows of the candidates to nodeWays, and
+// the first highway or waterway among them to d.because.
+func (s *state) waysFromStore(ctx context.Context, d drag, candidates []int64, nodeWays map[int64][]*elements.Element) {
+	wf, ok := s.a.Store.(WayFinder)
+	if !ok || s.a.Store == nil {
+		return
+	}
+	ways, err := wf.WaysWithNodes(ctx, candidates)
+	if err != nil {
+		s.a.Log.Warn("dragged_node: could not look up ways", "err", err)
+	}
+	for i := range ways {
+		w := &ways[i]
+		for _, n := range w.Nodes {
+			if _, m := d.moved[n]; m {
+				nodeWays[n] = append(nodeWays[n], w)
+			}
+		}
+		for _, key := range s.a.Config.Reasons.DraggedNodeKeys {
+			if v, ok := w.Tag(key); ok {
+				for _, n := range w.Nodes {
+					if _, m := d.moved[n]; m && d.because[n] == "" {
+						d.because[n] = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
+					}
+				}
+				break
+			}
+		}
+	}
+}
+
+// waysFromAPI asks the API (a NodeWays) for the ways of node id, stores them, adds them to
+// nodeWays and sets d.because: the first highway or waterway, or "-" when none is.
+func (s *state) waysFromAPI(ctx context.Context, d drag, id int64, nodeWays map[int64][]*elements.Element) {
+	nw, ok := s.a.API.(NodeWays)
+	if !ok || s.a.API == nil {
+		return
+	}
+	objs, err := nw.WaysOfNode(ctx, id)
+	if err != nil {
+		s.a.Log.Info("dragged_node: ways of node unavailable", "node", id, "err", err)
+		return
+	}
+	ways := fromObjects(objs)
+	if s.a.Store != nil {
+		if err := s.a.Store.Put(ctx, ways); err != nil {
+			s.a.Log.Warn("dragged_node: could not store ways", "err", err)
+		}
+	}
+	for i := range ways {
+		w := &ways[i]
+		nodeWays[id] = append(nodeWays[id], w)
+		for _, key := range s.a.Config.Reasons.DraggedNodeKeys {
+			if v, ok := w.Tag(key); ok && d.because[id] == "" {
+				d.because[id] = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
+			}
+		}
+	}
+	if len(ways) > 0 && d.because[id] == "" {
+		d.because[id] = "-" // its ways are known and none is a highway or waterway
+	}
 }
 
 func plural(n int, one, many string) string {
@@ -564,39 +591,10 @@ func (s *state) resolveNodes(ctx context.Context, ids []int64) error {
 		}
 		s.stats.FromStore += s.addAll(got)
 	}
-	askedCurrent := map[int64]bool{}
-	askedExact := map[elements.VKey]bool{}
+	asked := nodeAsks{current: map[int64]bool{}, exact: map[elements.VKey]bool{}}
 	pending := ids
 	for round := 0; ; round++ {
-		var exact []elements.VKey
-		var current []elements.Key
-		var still []int64
-		for _, id := range pending {
-			h := s.hist[elements.Key{Type: 'n', ID: id}]
-			var pick *elements.Element
-			for i := len(h) - 1; i >= 0; i-- {
-				if !h[i].Timestamp.After(s.tAt) {
-					pick = h[i]
-					break
-				}
-			}
-			if pick != nil {
-				s.at[id] = pick
-				continue
-			}
-			switch {
-			case len(h) > 0 && h[0].Version > 1 && !askedExact[elements.VKey{Type: 'n', ID: id, Version: h[0].Version - 1}]:
-				vk := elements.VKey{Type: 'n', ID: id, Version: h[0].Version - 1}
-				askedExact[vk] = true
-				exact = append(exact, vk)
-			case len(h) == 0 && !askedCurrent[id]:
-				askedCurrent[id] = true
-				current = append(current, elements.Key{Type: 'n', ID: id})
-			default:
-				continue // nobody has it
-			}
-			still = append(still, id)
-		}
+		exact, current, still := s.placeNodes(pending, asked)
 		pending = still
 		if len(pending) == 0 || s.a.API == nil || round > 50 {
 			break
@@ -606,21 +604,67 @@ func (s *state) resolveNodes(ctx context.Context, ids []int64) error {
 				return err
 			}
 		}
-		if len(current) > 0 {
-			fids := make([]osm.FeatureID, len(current))
-			for i, k := range current {
-				fids[i] = k.FeatureID()
-			}
-			objs, _, err := s.a.API.Current(ctx, fids)
-			if err != nil {
-				return fmt.Errorf("OSM API: %w", err)
-			}
-			if err := s.putFetched(ctx, fromObjects(objs)); err != nil {
-				return err
-			}
+		if err := s.fetchCurrent(ctx, current); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// nodeAsks are the node versions (exact) and current nodes asked for already.
+type nodeAsks struct {
+	current map[int64]bool
+	exact   map[elements.VKey]bool
+}
+
+// placeNodes sets, for each node, the version valid at s.tAt when known (s.at), and lists what
+// to ask for the others: the version before the oldest known (exact), or the current version
+// when none is known (current), each once. still are the nodes waiting for an answer; nodes
+// nobody can place any more are dropped.
+func (s *state) placeNodes(ids []int64, asked nodeAsks) (exact []elements.VKey, current []elements.Key, still []int64) {
+	for _, id := range ids {
+		h := s.hist[elements.Key{Type: 'n', ID: id}]
+		var pick *elements.Element
+		for i := len(h) - 1; i >= 0; i-- {
+			if !h[i].Timestamp.After(s.tAt) {
+				pick = h[i]
+				break
+			}
+		}
+		if pick != nil {
+			s.at[id] = pick
+			continue
+		}
+		switch {
+		case len(h) > 0 && h[0].Version > 1 && !asked.exact[elements.VKey{Type: 'n', ID: id, Version: h[0].Version - 1}]:
+			vk := elements.VKey{Type: 'n', ID: id, Version: h[0].Version - 1}
+			asked.exact[vk] = true
+			exact = append(exact, vk)
+		case len(h) == 0 && !asked.current[id]:
+			asked.current[id] = true
+			current = append(current, elements.Key{Type: 'n', ID: id})
+		default:
+			continue // nobody has it
+		}
+		still = append(still, id)
+	}
+	return exact, current, still
+}
+
+// fetchCurrent asks the API for the current versions of the elements (they go into the store).
+func (s *state) fetchCurrent(ctx context.Context, keys []elements.Key) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	fids := make([]osm.FeatureID, len(keys))
+	for i, k := range keys {
+		fids[i] = k.FeatureID()
+	}
+	objs, _, err := s.a.API.Current(ctx, fids)
+	if err != nil {
+		return fmt.Errorf("OSM API: %w", err)
+	}
+	return s.putFetched(ctx, fromObjects(objs))
 }
 
 // before is the element's state before the changeset (nil when created or unknown).
@@ -684,11 +728,17 @@ const (
 // come from what analysis knows, then from the store (the newest version at the changeset's
 // time); nodes without a position are left out of the lines. Only ways with two points or more.
 func (s *state) parentWays(ctx context.Context, node int64, ways []*elements.Element) []map[string]any {
-	var out []map[string]any
+	picked, need := s.parentWaysToDraw(ways)
+	s.locateAtEditTime(ctx, node, need)
+	return s.parentLines(picked)
+}
+
+// parentWaysToDraw picks up to maxParentWays distinct ways the changeset did not touch, and
+// the nodes of theirs without a known position (at most maxParentWayLookup).
+func (s *state) parentWaysToDraw(ways []*elements.Element) (picked []*elements.Element, need []elements.Key) {
 	seen := map[int64]bool{}
-	var need []elements.Key
 	for _, w := range ways {
-		if len(out) >= maxParentWays || seen[w.ID] {
+		if len(picked) >= maxParentWays || seen[w.ID] {
 			continue
 		}
 		if _, touched := s.cs[elements.Key{Type: 'w', ID: w.ID}]; touched {
@@ -703,27 +753,38 @@ func (s *state) parentWays(ctx context.Context, node int64, ways []*elements.Ele
 				need = append(need, elements.Key{Type: 'n', ID: n})
 			}
 		}
-		out = append(out, map[string]any{"id": w.ID, "label": Label('w', w.ID, w.Tags), "w": w})
+		picked = append(picked, w)
 	}
-	if len(need) > 0 && s.a.Store != nil {
-		vs, err := s.a.Store.History(ctx, need)
-		if err != nil {
-			s.a.Log.Info("dragged_node: positions of its ways' nodes unavailable", "node", node, "err", err)
+	return picked, need
+}
+
+// locateAtEditTime reads the nodes' versions from the store and keeps, per node, the newest
+// located version not newer than the edit (s.at). A failure is logged: the lines then lack
+// those nodes.
+func (s *state) locateAtEditTime(ctx context.Context, node int64, need []elements.Key) {
+	if len(need) == 0 || s.a.Store == nil {
+		return
+	}
+	vs, err := s.a.Store.History(ctx, need)
+	if err != nil {
+		s.a.Log.Info("dragged_node: positions of its ways' nodes unavailable", "node", node, "err", err)
+	}
+	for i := range vs {
+		v := &vs[i]
+		if v.Type != 'n' || v.Timestamp.After(s.tAt) || !v.Visible || !v.HasCoords {
+			continue
 		}
-		for i := range vs {
-			v := &vs[i]
-			if v.Type != 'n' || v.Timestamp.After(s.tAt) || !v.Visible || !v.HasCoords {
-				continue
-			}
-			if cur := s.at[v.ID]; cur == nil || cur.Version < v.Version {
-				s.at[v.ID] = v
-			}
+		if cur := s.at[v.ID]; cur == nil || cur.Version < v.Version {
+			s.at[v.ID] = v
 		}
 	}
+}
+
+// parentLines draws the ways before and after the changeset from the positions known (up to
+// maxParentWayNodes nodes each); ways with fewer than two points both times are left out.
+func (s *state) parentLines(ways []*elements.Element) []map[string]any {
 	var res []map[string]any
-	for _, m := range out {
-		w := m["w"].(*elements.Element)
-		delete(m, "w")
+	for _, w := range ways {
 		nodes := w.Nodes
 		if len(nodes) > maxParentWayNodes {
 			nodes = nodes[:maxParentWayNodes]
@@ -741,8 +802,7 @@ func (s *state) parentWays(ctx context.Context, node int64, ways []*elements.Ele
 		if len(before) < 2 && len(after) < 2 {
 			continue
 		}
-		m["before"], m["after"] = before, after
-		res = append(res, m)
+		res = append(res, map[string]any{"id": w.ID, "label": Label('w', w.ID, w.Tags), "before": before, "after": after})
 	}
 	return res
 }
