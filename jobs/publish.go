@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/osmtrack/osmtrack/etl/metrics"
 	"github.com/osmtrack/osmtrack/etl/region"
@@ -40,6 +42,9 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	leaflet, err := site.FindLeaflet(cfg.Publish.LeafletDir)
 	if err != nil {
 		return usagef("%v", err)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(site.MemoryLimit)
 	}
 	a, err := openApp(ctx, *configPath, "publish")
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"syscall"
@@ -155,6 +156,8 @@ func maxRSS() float64 {
 //	OSMTRACK_BENCH_CHANGESETS=150000 go test -run '^$' -bench PublishScale -benchtime 1x ./etl/site/
 func BenchmarkPublishScale(b *testing.B) {
 	n := benchSize(b, 20000)
+	// The heap limit `osmtrack publish` sets (jobs/publish.go).
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(MemoryLimit))
 	db := dbtest.PG(b)
 	seedMany(b, db.Pool, n)
 	out := filepath.Join(b.TempDir(), "site")

@@ -40,6 +40,27 @@ type reviewItem struct {
 	Flagged bool        `json:"f,omitempty"`
 }
 
+// sum adds everything the item holds to f.
+func (it *reviewItem) sum(f *fingerprint) {
+	f.u64(uint64(it.ID)).u64(uint64(it.Time)).str(it.User).u64(uint64(it.UID)).str(it.Editor).str(it.Comment)
+	for _, l := range [][]string{it.Reasons, it.Labels, it.Regions} {
+		f.u64(uint64(len(l)))
+		for _, v := range l {
+			f.str(v)
+		}
+	}
+	flags := uint64(0)
+	for i, b := range []bool{it.Bot, it.Reviewed, it.Open, it.Flagged, it.Point != nil} {
+		if b {
+			flags |= 1 << i
+		}
+	}
+	f.u64(uint64(it.Changes)).u64(uint64(int64(it.Severity))).u64(flags)
+	if it.Point != nil {
+		f.u64(math.Float64bits(it.Point[0])).u64(math.Float64bits(it.Point[1]))
+	}
+}
+
 // reviewIndex is review/index.json: the days with their shard and count, and the values the
 // filters offer.
 type reviewIndex struct {
@@ -156,8 +177,8 @@ func newShardSet(dir string) *shardSet {
 		idx: reviewIndex{Reasons: map[string]string{}, Days: []reviewDay{}, Labels: []string{}, Regions: []string{}}}
 }
 
-// add puts e's item it into its day's shard. Everything an item holds comes from e's row
-// (e.Sum) and the configuration (a change of which makes a full run).
+// add puts e's item it into its day's shard; the day's fingerprint is over the items' content
+// (hashing it costs much less than encoding the shard).
 func (s *shardSet) add(e *Entry, it reviewItem) {
 	day := e.Day
 	f := s.fps[day]
@@ -165,7 +186,7 @@ func (s *shardSet) add(e *Entry, it reviewItem) {
 		f = newFingerprint("shard").str(s.dir).str(day)
 		s.fps[day] = f
 	}
-	f.u64(e.Sum).u64(e.Hash).u64(uint64(it.Severity))
+	it.sum(f)
 	for _, c := range it.Reasons {
 		if _, ok := s.idx.Reasons[c]; !ok {
 			s.idx.Reasons[c] = reasonName(c)

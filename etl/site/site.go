@@ -90,6 +90,12 @@ type Phase struct {
 	D    time.Duration
 }
 
+// MemoryLimit is the soft limit of the Go heap that `osmtrack publish` sets when GOMEMLIMIT is
+// not set: the garbage collector works harder near it instead of letting the heap grow to
+// twice what is live. A full publish of 150,000 changesets keeps its entries (not their HTML:
+// htmlStore) and its state in memory; the target is a peak RSS of at most 1 GiB.
+const MemoryLimit = 768 << 20
+
 // ErrNoLeaflet means Leaflet's files were not found.
 var ErrNoLeaflet = errors.New("leaflet not found: run `npm ci` in site/ (scripts/install.sh node) or set publish.leaflet_dir")
 
@@ -833,11 +839,26 @@ func (p *publisher) renderLists(ctx context.Context) error {
 	if err := p.b.write("feed.json", jf); err != nil {
 		return err
 	}
-	// changesets.geojson holds every changeset (tens of MB at 150,000): written only when one
-	// of them changed.
+	// changesets.geojson holds every changeset (tens of MB at 150,000): written only when what
+	// it shows of them changed.
 	gfp := newFingerprint("geojson").str(p.pc.BaseURL)
 	for _, e := range all {
-		gfp.u64(e.Sum).u64(e.Hash)
+		if e.BBox == nil {
+			continue
+		}
+		gfp.u64(uint64(e.ID)).str(e.User).u64(uint64(e.UID)).u64(uint64(e.Time.UnixNano()))
+		for _, v := range e.BBox {
+			gfp.u64(math.Float64bits(v))
+		}
+		gfp.u64(uint64(len(e.Labels)))
+		for _, l := range e.Labels {
+			gfp.str(l)
+		}
+		gfp.u64(uint64(len(e.Reasons)))
+		for _, r := range e.Reasons {
+			gfp.str(r.Code)
+		}
+		gfp.u64(uint64(e.Totals[0])).u64(uint64(e.Totals[1])).u64(uint64(e.Totals[2]))
 	}
 	if err := p.b.lazy("changesets.geojson", gfp.sum(), func(w io.Writer) error {
 		gj, err := geoJSONBytes(p.pc.BaseURL, all)
