@@ -133,7 +133,11 @@ func (f *Fetcher) match(ctx context.Context, tx pgx.Tx, c *osmchange.Change) (*m
 		}
 		if f.API != nil {
 			m.prefetchKeys(els)
-			n, err := f.prefetch(ctx, st, m)
+			limit := f.MaxFill
+			if limit <= 0 {
+				limit = DefaultMaxFill
+			}
+			n, err := f.prefetch(ctx, st, m, limit)
 			if err != nil {
 				return nil, fmt.Errorf("API fill: %w", err)
 			}

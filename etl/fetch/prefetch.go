@@ -47,11 +47,20 @@ func (m *matched) prefetchKeys(els []osmchange.Element) {
 	}
 }
 
+// mixedAPI is an ElementAPI that can ask for current and exact versions in one request per
+// type (*osmapi.Client.Mixed).
+type mixedAPI interface {
+	Mixed(ctx context.Context, current []osm.FeatureID, versions []osm.ObjectID) (osm.Objects, error)
+}
+
 // prefetch asks the API for the previous versions (m.prev) and way nodes (m.nodes) that the
 // store lacks, and stores the answers (source api) in the diff's transaction: analyse then
 // finds the before-states of the kept versions in the store instead of asking the API for
-// them changeset by changeset. It returns how many elements were asked for.
-func (f *Fetcher) prefetch(ctx context.Context, st elements.PG, m *matched) (asked int, err error) {
+// them changeset by changeset. Round 1 asks for the previous versions and for the current
+// version of the nodes known to be needed, mixed in one request per type; round 2 for the
+// nodes of previous way versions that round 1 brought. It returns how many elements were
+// asked for.
+func (f *Fetcher) prefetch(ctx context.Context, st elements.PG, m *matched, limit int) (asked int, err error) {
 	if len(m.prev) == 0 && len(m.nodes) == 0 {
 		return 0, nil
 	}
@@ -71,66 +80,84 @@ func (f *Fetcher) prefetch(ctx context.Context, st elements.PG, m *matched) (ask
 		return 0, fmt.Errorf("prefetch: %w", err)
 	}
 	have := make(map[elements.VKey]bool, len(held))
-	var ways []elements.Element
+	nodes := slices.Clone(m.nodes)
 	for _, e := range held {
 		have[e.VKey()] = true
-		if e.Type == elements.Way {
-			ways = append(ways, e)
-		}
+		nodes = append(nodes, e.Nodes...) // a previous way's nodes: analyse places the way before the edit
 	}
-	var ask []osm.ObjectID
+	var versions []osm.ObjectID
 	for _, k := range prev {
 		if !have[k] {
-			ask = append(ask, objectID(k))
+			versions = append(versions, objectID(k))
 		}
+	}
+	known := map[int64]bool{}
+	current, err := unknownNodes(ctx, st, nodes, known)
+	if err != nil {
+		return 0, err
 	}
 	var answers []elements.Element
-	if len(ask) > 0 {
-		asked += len(ask)
-		objs, _, err := f.API.Versions(ctx, ask)
-		if err != nil {
-			return asked, fmt.Errorf("prefetch: %d previous versions: %w", len(ask), err)
+	ask := func(current []osm.FeatureID, versions []osm.ObjectID) ([]elements.Element, error) {
+		if asked+len(current)+len(versions) > limit {
+			f.log().Warn("prefetch: too many elements for one diff, analyse asks for the rest", "asked", asked,
+				"more", len(current)+len(versions), "max", limit)
+			n := max(0, limit-asked)
+			versions = versions[:min(len(versions), n)]
+			current = current[:min(len(current), n-len(versions))]
 		}
+		if len(current)+len(versions) == 0 {
+			return nil, nil
+		}
+		asked += len(current) + len(versions)
+		var objs osm.Objects
+		if mx, ok := f.API.(mixedAPI); ok {
+			if objs, err = mx.Mixed(ctx, current, versions); err != nil {
+				return nil, fmt.Errorf("prefetch: %d elements: %w", len(current)+len(versions), err)
+			}
+		} else {
+			if len(versions) > 0 {
+				if objs, _, err = f.API.Versions(ctx, versions); err != nil {
+					return nil, fmt.Errorf("prefetch: %d previous versions: %w", len(versions), err)
+				}
+			}
+			if len(current) > 0 {
+				cur, _, err := f.API.Current(ctx, current)
+				if err != nil {
+					return nil, fmt.Errorf("prefetch: %d way nodes: %w", len(current), err)
+				}
+				objs = append(objs, cur...)
+			}
+		}
+		var out []elements.Element
 		for _, o := range objs {
 			if e, ok := elements.FromObject(o, 0); ok {
-				answers = append(answers, e)
-				if e.Type == elements.Way {
-					ways = append(ways, e)
+				out = append(out, e)
+				if e.Type == elements.Node {
+					known[e.ID] = true
 				}
 			}
 		}
+		return out, nil
 	}
-	// The nodes of the ways' previous versions too: analyse places the way before the edit.
-	nodes := slices.Clone(m.nodes)
-	for _, w := range ways {
-		nodes = append(nodes, w.Nodes...)
+	got, err := ask(current, versions)
+	if err != nil {
+		return asked, err
 	}
-	slices.Sort(nodes)
-	nodes = slices.Compact(nodes)
-	if len(nodes) > 0 {
-		pos, err := st.Positions(ctx, nodes, false)
-		if err != nil {
-			return asked, fmt.Errorf("prefetch: %w", err)
-		}
-		var ids []osm.FeatureID
-		for _, n := range nodes {
-			if _, ok := pos[n]; !ok {
-				ids = append(ids, osm.NodeID(n).FeatureID())
-			}
-		}
-		if len(ids) > 0 {
-			asked += len(ids)
-			objs, _, err := f.API.Current(ctx, ids)
-			if err != nil {
-				return asked, fmt.Errorf("prefetch: %d way nodes: %w", len(ids), err)
-			}
-			for _, o := range objs {
-				if e, ok := elements.FromObject(o, 0); ok {
-					answers = append(answers, e)
-				}
-			}
+	answers = append(answers, got...)
+	// Round 2: the nodes of the previous way versions round 1 brought.
+	nodes = nodes[:0]
+	for _, e := range got {
+		if e.Type == elements.Way {
+			nodes = append(nodes, e.Nodes...)
 		}
 	}
+	if current, err = unknownNodes(ctx, st, nodes, known); err != nil {
+		return asked, err
+	}
+	if got, err = ask(current, nil); err != nil {
+		return asked, err
+	}
+	answers = append(answers, got...)
 	// In key order, as the fill's: concurrent fetches storing the same answers wait for each
 	// other instead of deadlocking.
 	elements.Sort(answers)
@@ -138,6 +165,33 @@ func (f *Fetcher) prefetch(ctx context.Context, st elements.PG, m *matched) (ask
 		return asked, fmt.Errorf("prefetch: %w", err)
 	}
 	return asked, nil
+}
+
+// unknownNodes returns the nodes the store holds no version of and known does not list
+// (known gets them all).
+func unknownNodes(ctx context.Context, st elements.PG, nodes []int64, known map[int64]bool) ([]osm.FeatureID, error) {
+	var ask []int64
+	for _, n := range nodes {
+		if !known[n] {
+			known[n] = true
+			ask = append(ask, n)
+		}
+	}
+	if len(ask) == 0 {
+		return nil, nil
+	}
+	slices.Sort(ask)
+	pos, err := st.Positions(ctx, ask, false)
+	if err != nil {
+		return nil, fmt.Errorf("prefetch: %w", err)
+	}
+	var ids []osm.FeatureID
+	for _, n := range ask {
+		if _, ok := pos[n]; !ok {
+			ids = append(ids, osm.NodeID(n).FeatureID())
+		}
+	}
+	return ids, nil
 }
 
 func objectID(k elements.VKey) osm.ObjectID {

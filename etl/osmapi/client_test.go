@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -240,5 +242,28 @@ func TestNewRejectsBadURL(t *testing.T) {
 		if _, err := New(Options{BaseURL: u}); err == nil {
 			t.Errorf("%q accepted", u)
 		}
+	}
+}
+
+// Current and exact versions of one type share a request; what the API lacks is left out.
+func TestMixed(t *testing.T) {
+	f := &fakeAPI{versions: map[int64][]int{1: {1, 2, 3}, 2: {1}, 3: {1, 2}}}
+	c := newClient(t, f, Options{})
+	objs, err := c.Mixed(context.Background(), []osm.FeatureID{osm.NodeID(1).FeatureID(), osm.NodeID(2).FeatureID()},
+		[]osm.ObjectID{osm.NodeID(3).ObjectID(1), osm.NodeID(1).ObjectID(2), osm.NodeID(4).ObjectID(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range objs {
+		got = append(got, fmt.Sprint(o.ObjectID()))
+	}
+	sort.Strings(got)
+	if want := []string{"node/1:2", "node/1:3", "node/2:1", "node/3:1"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	// One request with all five refs, then the halves that isolate node 4 v1 (missing).
+	if !strings.Contains(f.urls[0], "nodes=1%2C1v2%2C2%2C3v1%2C4v1") && !strings.Contains(f.urls[0], "nodes=1,1v2,2,3v1,4v1") {
+		t.Errorf("first request %s, want the five refs in one", f.urls[0])
 	}
 }
