@@ -80,11 +80,6 @@ func loadElements(ctx context.Context, st elements.Store, ids []int64, byID map[
 	if err != nil {
 		return err
 	}
-	type wayNodes struct {
-		cs    int64
-		ref   string // "way/7"
-		nodes []int64
-	}
 	var ways []wayNodes
 	edited := map[int64]map[int64]bool{} // changeset -> node ids it edited
 	for i := range els {
@@ -110,9 +105,19 @@ func loadElements(ctx context.Context, st elements.Store, ids []int64, byID map[
 			}
 		}
 	}
-	if len(ways) == 0 {
-		return nil
-	}
+	return locateWayNodes(ctx, st, ways, edited, byID)
+}
+
+// wayNodes are the nodes of a way version of changeset cs.
+type wayNodes struct {
+	cs    int64
+	ref   string // "way/7"
+	nodes []int64
+}
+
+// locateWayNodes adds the located nodes of the changesets' ways that they did not edit
+// themselves (edited: changeset -> node ids) to their EditPoints, once per changeset and node.
+func locateWayNodes(ctx context.Context, st elements.Store, ways []wayNodes, edited map[int64]map[int64]bool, byID map[int64]*rules.Changeset) error {
 	var need []int64
 	seen := map[int64]bool{}
 	for _, w := range ways {

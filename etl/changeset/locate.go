@@ -179,39 +179,7 @@ func locateNodeWays(ctx context.Context, store elements.Store, byID map[int64]*r
 	if len(regions) == 0 {
 		return nil
 	}
-	inside := func(cs *rules.Changeset) bool {
-		for i := range cs.Elements {
-			e := &cs.Elements[i]
-			if p, ok := e.Point(); ok && regions.Contains(p) {
-				return true
-			}
-			if p, ok := e.OldPoint(); ok && regions.Contains(p) {
-				return true
-			}
-		}
-		for _, p := range cs.EditPoints {
-			if regions.Contains(p.Point) {
-				return true
-			}
-		}
-		return false
-	}
-	nodeCS := map[int64][]int64{} // edited node: the changesets that edited it
-	var nodes []int64
-	for id, cs := range byID {
-		if inside(cs) {
-			continue
-		}
-		for _, e := range cs.Elements {
-			// A node with no stored earlier version is new: no other way has it yet.
-			if e.Type == elements.Node && e.Old != nil && len(nodes) < maxLookup {
-				if nodeCS[e.ID] == nil {
-					nodes = append(nodes, e.ID)
-				}
-				nodeCS[e.ID] = append(nodeCS[e.ID], id)
-			}
-		}
-	}
+	nodeCS, nodes := nodesOutside(byID, regions)
 	if len(nodes) == 0 {
 		return nil
 	}
@@ -234,29 +202,75 @@ func locateNodeWays(ctx context.Context, store elements.Store, byID map[int64]*r
 		return fmt.Errorf("positions of ways of edited nodes: %w", err)
 	}
 	for _, w := range ways {
-		var via []int64 // the edited nodes of this way
-		for _, n := range w.Nodes {
-			if nodeCS[n] != nil {
-				via = append(via, n)
-			}
-		}
 		added := map[int64]bool{}
-		for _, v := range via {
-			for _, csID := range nodeCS[v] {
+		for _, v := range w.Nodes {
+			for _, csID := range nodeCS[v] { // v: an edited node of this way
 				if added[csID] {
 					continue
 				}
 				added[csID] = true
-				cs := byID[csID]
-				for _, n := range w.Nodes {
-					if q, ok := pos[n]; ok && q.HasCoords && regions.Contains(orb.Point{q.Lon, q.Lat}) {
-						cs.EditPoints = append(cs.EditPoints, rules.EditPoint{Point: orb.Point{q.Lon, q.Lat},
-							Ref: fmt.Sprintf("node/%d of way/%d, which has the edited node/%d", n, w.ID, v), Source: q.Source.String()})
-						break
-					}
+				if p, ok := firstInside(w.Nodes, pos, regions); ok {
+					byID[csID].EditPoints = append(byID[csID].EditPoints, rules.EditPoint{Point: orb.Point{p.pos.Lon, p.pos.Lat},
+						Ref: fmt.Sprintf("node/%d of way/%d, which has the edited node/%d", p.id, w.ID, v), Source: p.pos.Source.String()})
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// nodesOutside lists the edited nodes (with an earlier stored version: a new node is in no other
+// way yet) of the changesets with no edit location inside a region, each with the changesets
+// that edited it.
+func nodesOutside(byID map[int64]*rules.Changeset, regions region.Set) (map[int64][]int64, []int64) {
+	nodeCS := map[int64][]int64{}
+	var nodes []int64
+	for id, cs := range byID {
+		if insideRegions(cs, regions) {
+			continue
+		}
+		for _, e := range cs.Elements {
+			if e.Type == elements.Node && e.Old != nil && len(nodes) < maxLookup {
+				if nodeCS[e.ID] == nil {
+					nodes = append(nodes, e.ID)
+				}
+				nodeCS[e.ID] = append(nodeCS[e.ID], id)
+			}
+		}
+	}
+	return nodeCS, nodes
+}
+
+// insideRegions reports whether a known edit location of cs lies inside a region.
+func insideRegions(cs *rules.Changeset, regions region.Set) bool {
+	for i := range cs.Elements {
+		e := &cs.Elements[i]
+		if p, ok := e.Point(); ok && regions.Contains(p) {
+			return true
+		}
+		if p, ok := e.OldPoint(); ok && regions.Contains(p) {
+			return true
+		}
+	}
+	for _, p := range cs.EditPoints {
+		if regions.Contains(p.Point) {
+			return true
+		}
+	}
+	return false
+}
+
+type located struct {
+	id  int64
+	pos elements.Position
+}
+
+// firstInside is the first of nodes located inside a region.
+func firstInside(nodes []int64, pos map[int64]elements.Position, regions region.Set) (located, bool) {
+	for _, n := range nodes {
+		if q, ok := pos[n]; ok && q.HasCoords && regions.Contains(orb.Point{q.Lon, q.Lat}) {
+			return located{n, q}, true
+		}
+	}
+	return located{}, false
 }
