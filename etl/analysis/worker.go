@@ -275,9 +275,10 @@ func (w *Worker) analyse(ctx context.Context, tx pgx.Tx, m Meta, rm changeset.Me
 	if err != nil {
 		return nil, st, err
 	}
-	if w.Rules != nil {
+	if w.Rules != nil && len(w.Rules.Pending()) > 0 {
 		// The rules see what filter and `rules test` build (changeset.Build), read from the
 		// store as it now holds the changeset (a download's versions included), with the reasons.
+		// Without rules that need the analysis there is nothing to build.
 		css, err := changeset.Build(ctx, elements.PG{DB: tx}, w.Rules.Regions(), []changeset.Meta{rm})
 		if err != nil {
 			return nil, st, fmt.Errorf("rules: %w", err)
