@@ -80,6 +80,7 @@ ROWS=(
   "generate one planet minute                  | bench:BenchmarkGeneratePlanetMinute   | osmium cat \"\$PLANET_OSC_GZ\" -o \"\$BENCH_TMP/copy.osc.gz\" --overwrite | - |"
   "status over 90 days of diffs                | bench:BenchmarkStatus                 | - | - |"
   "prune 100,000 element versions              | bench:BenchmarkPruneElements          | - | - |"
+  "ways of a node among 200,000 ways           | bench:BenchmarkWaysWithNodes          | - | - |"
   "backup PostGIS (pg_dump + manifest)         | bench:BenchmarkBackupPostGIS          | - | - |"
   "osmium: read one planet minute              | osmium cat \"\$PLANET_OSC_GZ\" -f opl -o /dev/null --overwrite | - | - |"
   "generate a region day (1,440 minutes)       | \"\$OSMTRACK\" sim generate --profile region --minutes 1440 --seed 1 --out \"\$BENCH_TMP/gen\" | - | <1min | day setup=rm_gen"

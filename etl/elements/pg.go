@@ -494,13 +494,17 @@ func (p PG) Positions(ctx context.Context, ids []int64, located bool) (map[int64
 	return out, nil
 }
 
+// waysWithNodesSQL finds the ways by elements_way_nodes_idx (a GIN index over the nodes of
+// ways: the type = 'w' and && here are its predicate and operator).
+const waysWithNodesSQL = `SELECT DISTINCT ON (e.id) ` + cols + ` FROM elements e
+	WHERE e.type = 'w' AND e.nodes && $1::bigint[] ORDER BY e.id, e.version DESC`
+
 // WaysWithNodes implements Store.
 func (p PG) WaysWithNodes(ctx context.Context, nodes []int64) ([]Element, error) {
 	if len(nodes) == 0 {
 		return nil, nil
 	}
-	es, err := scanRows(p.DB.Query(ctx, `SELECT DISTINCT ON (e.id) `+cols+` FROM elements e
-		WHERE e.type = 'w' AND e.nodes && $1::bigint[] ORDER BY e.id, e.version DESC`, nodes))
+	es, err := scanRows(p.DB.Query(ctx, waysWithNodesSQL, nodes))
 	if err != nil {
 		return nil, fmt.Errorf("find ways of nodes: %w", err)
 	}
