@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"path"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -61,7 +62,7 @@ func labelPage(label string, n int) string {
 // userKey names a user's files: the numeric uid when known, else a slug of the name.
 func userKey(user string, uid int64) string {
 	if uid > 0 {
-		return fmt.Sprintf("%d", uid)
+		return strconv.FormatInt(uid, 10)
 	}
 	return "name-" + slug(user)
 }

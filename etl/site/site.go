@@ -885,7 +885,7 @@ func (p *publisher) feed(rel, title string, es []*Entry) error {
 	}
 	fp := newFingerprint("atom").str(rel).str(title)
 	for _, e := range es {
-		fp.u64(e.Hash).str(e.Updated.String())
+		fp.u64(e.Hash).u64(uint64(e.Updated.UnixNano()))
 	}
 	return p.b.lazy(rel, fp.sum(), func(w io.Writer) error {
 		updated := p.site.Generated
