@@ -218,10 +218,8 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 		res.Phases = append(res.Phases, Phase{name, now.Sub(t0)})
 		t0 = now
 	}
-	if err := p.writeRegions(); err != nil {
-		return nil, err
-	}
-	p.site.Regions = p.regionsHref()
+	// The previous run's state is read before anything is written: the first write removes it
+	// (a run killed from there on leaves no state, and the next run is full).
 	var prev *state
 	if !p.opts.Full {
 		st, err := p.b.loadState()
@@ -242,6 +240,10 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 	if p.opts.Full {
 		p.b.prev = map[string]uint64{}
 	}
+	if err := p.writeRegions(); err != nil {
+		return nil, err
+	}
+	p.site.Regions = p.regionsHref()
 
 	hs, err := openHTMLStore(p.b.state, res.Full)
 	if err != nil {

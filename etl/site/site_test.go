@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/osmtrack/osmtrack/etl/config"
 	"github.com/osmtrack/osmtrack/etl/dbtest"
 	"github.com/osmtrack/osmtrack/etl/status"
 	"github.com/osmtrack/osmtrack/etl/store"
@@ -442,5 +443,41 @@ func TestPublishLayoutRecovery(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	if res = publishT(t, db.Pool, out, false); res.Full || res.Rendered != 0 {
 		t.Fatalf("run after the full one: %+v", res)
+	}
+}
+
+// With regions configured, the second run is incremental: writing regions.geojson must not
+// come before the previous state is read (the first write removes the state). The demo's
+// second publish was a full one because of that.
+func TestPublishIncrementalWithRegions(t *testing.T) {
+	db := dbtest.PG(t)
+	now := time.Now().UTC()
+	insertSeed(t, db.Pool, seed{ID: 501, User: "alice", UID: 1, Created: now.Add(-2 * time.Hour), Tags: map[string]string{"comment": "bench"},
+		BBox: &[4]float64{13.4, 52.5, 13.41, 52.51}, Doc: testDoc(501, "alice", 13.4, 52.5)})
+	cfg, err := config.Parse([]byte("regions:\n  berlin:\n    geojson: {type: Polygon, coordinates: [[[13.3, 52.4], [13.6, 52.4], [13.6, 52.6], [13.3, 52.6], [13.3, 52.4]]]}\n"+
+		"publish:\n  title: test site\n  page_size: 5\n  days: 7\n"), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	time.Sleep(10 * time.Millisecond)
+	publish := func() *Result {
+		t.Helper()
+		res, err := Publish(context.Background(), db.Pool, Options{Publish: cfg.Publish, Regions: testRegions(t, cfg), Out: out,
+			LeafletDir: leafletForTest(t), Overlap: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := publish(); !res.Full || res.Rendered != 1 {
+		t.Fatalf("first run: %+v", res)
+	}
+	if !exists(out, "regions.geojson") {
+		t.Fatal("no regions.geojson")
+	}
+	time.Sleep(10 * time.Millisecond)
+	if res := publish(); res.Full || res.Rendered != 0 {
+		t.Errorf("second run with nothing changed: full %v, %d pages rendered; want an incremental run rendering none", res.Full, res.Rendered)
 	}
 }
