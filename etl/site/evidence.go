@@ -358,6 +358,10 @@ func reasonSentence(rs analysis.Reason, ix elemIndex, user string) sentence {
 		if f == "" {
 			f = "comment"
 		}
+		if f == "warnings" { // iD's own warning: the source tags name what it flagged
+			txt("iD warned of an incompatible source")
+			break
+		}
 		txt("The " + humanKey(f) + " contains ")
 		if ws, ok := ev["words"].([]any); ok {
 			for i, w := range ws {

@@ -45,6 +45,8 @@ func TestReasonSentences(t *testing.T) {
 			"alice has made 3 changesets — fewer than 10 counts as new (count from api)"},
 		{analysis.Reason{Code: "suspect_word", Text: "x", Evidence: map[string]any{"field": "comment", "words": []any{"import"}, "text": "bulk import"}},
 			"The comment contains “import” | text: bulk import"},
+		{analysis.Reason{Code: "suspect_word", Text: "iD warned of an incompatible source", Evidence: map[string]any{"field": "warnings", "tags": map[string]any{"warnings:incompatible_source:google": "1"}}},
+			"iD warned of an incompatible source | tags: warnings:incompatible source:google: 1"},
 		{analysis.Reason{Code: "mass_deletion", Evidence: map[string]any{"deleted": 40.0, "total": 50.0, "ratio": 0.8, "ratio_threshold": 0.5, "min_deleted": 20.0, "min_deleted_any_ratio": 500.0}},
 			"40 of 50 elements deleted (80 %) — limit 50 % with more than 20 deleted | min deleted any ratio: 500"},
 	} {
