@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"syscall"
@@ -174,6 +175,18 @@ func BenchmarkPublishScale(b *testing.B) {
 	runs := b.N
 	if runs < 3 {
 		runs = 3
+	}
+	if f := os.Getenv("OSMTRACK_BENCH_INCR_CPUPROFILE"); f != "" {
+		// The incremental runs' CPU profile (the full run's would drown it).
+		w, err := os.Create(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer w.Close()
+		if err := pprof.StartCPUProfile(w); err != nil {
+			b.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	b.ResetTimer()
 	for i := 0; i < runs; i++ {

@@ -22,7 +22,7 @@ import (
 //
 //	DIR/current   symlink to site: what nginx serves (root DIR/current)
 //	DIR/site/     the site, one tree, updated in place
-//	DIR/state/    what the last complete run rendered (gob): the incremental publish starts from it
+//	DIR/state/    what the last complete run rendered (meta.gob, entries-*.bin, entries.html): the incremental publish starts from it
 //
 // A run writes only the files whose content changed, each one atomically: into a temporary
 // file in the same folder, then rename(2) over the old one. A reader (nginx opens each file
@@ -45,7 +45,7 @@ const (
 	treeDir     = "site"
 	stateDir    = "state"
 	legacyDir   = "builds" // the per-run build folders of the previous layout
-	stateFormat = 6
+	stateFormat = 7
 )
 
 // state is what a run rendered, for the next incremental run.
@@ -107,7 +107,7 @@ type stateMeta struct {
 	Shards   []uint64
 }
 
-func shardName(i int) string { return fmt.Sprintf("entries-%04d.gob", i) }
+func shardName(i int) string { return fmt.Sprintf("entries-%04d.bin", i) }
 
 // loadState reads the state of the last complete run; nil when there is none (a first run, a
 // run of the previous layout, or a run that did not finish).
@@ -145,8 +145,8 @@ func (b *builder) loadState() (*state, error) {
 				errs[i] = err
 				return
 			}
-			var es []*Entry
-			if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&es); err != nil {
+			es, err := decodeEntries(data)
+			if err != nil {
 				errs[i] = fmt.Errorf("%s shard %d: %w", b.state, i, err)
 				return
 			}
@@ -420,19 +420,22 @@ func (b *builder) commit(st *state, full bool) error {
 			defer func() { <-sem; wg.Done() }()
 			es := shards[i]
 			sort.Slice(es, func(a, c int) bool { return es[a].ID < es[c].ID })
-			var buf bytes.Buffer
-			if err := gob.NewEncoder(&buf).Encode(es); err != nil {
-				errs[i] = err
-				return
-			}
-			meta.Shards[i] = hashBytes(buf.Bytes())
-			errs[i] = writeNew(filepath.Join(b.state, shardName(i)), buf.Bytes(), uint64(i))
+			data := appendEntries(nil, es)
+			meta.Shards[i] = hashBytes(data)
+			errs[i] = writeNew(filepath.Join(b.state, shardName(i)), data, uint64(i))
 		}(i)
 	}
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
 			return fmt.Errorf("publish: write state: %w", err)
+		}
+	}
+	if full {
+		// The entry shards of state format 6 and before (gob).
+		old, _ := filepath.Glob(filepath.Join(b.state, "entries-*.gob"))
+		for _, f := range old {
+			os.Remove(f)
 		}
 	}
 	var buf bytes.Buffer
