@@ -317,3 +317,70 @@ func TestAPIFillTrackedRelationNewMembers(t *testing.T) {
 		t.Errorf("%d of way 7's nodes located from the API, want 2 (asked: %v)", n, api.asked)
 	}
 }
+
+// membersAPI answers way 7 v2 (nodes 2 and 3, in Berlin) and way 8 v2 (nodes 4 and 5, in
+// Paris): the current versions, which a diff after the one asking edits.
+type membersAPI struct{}
+
+func (membersAPI) Current(_ context.Context, ids []osm.FeatureID) (osm.Objects, []osm.FeatureID, error) {
+	var out osm.Objects
+	for _, id := range ids {
+		switch id.Type() {
+		case osm.TypeNode:
+			lat, lon := inLat, inLon
+			if id.Ref() >= 4 {
+				lat, lon = outLat, outLon
+			}
+			out = append(out, &osm.Node{ID: osm.NodeID(id.Ref()), Version: 1, Visible: true, ChangesetID: 1, Lat: lat, Lon: lon, Timestamp: baseTime})
+		case osm.TypeWay:
+			nodes := osm.WayNodes{{ID: 2}, {ID: 3}}
+			if id.Ref() == 8 {
+				nodes = osm.WayNodes{{ID: 4}, {ID: 5}}
+			}
+			out = append(out, &osm.Way{ID: osm.WayID(id.Ref()), Version: 2, Visible: true, ChangesetID: 1, Timestamp: baseTime, Nodes: nodes})
+		}
+	}
+	return out, nil, nil
+}
+
+func (membersAPI) Versions(context.Context, []osm.ObjectID) (osm.Objects, []osm.ObjectID, error) {
+	return nil, nil, nil
+}
+
+// A version the API answered for (a relation's member way, asked for its location) and that a
+// later diff edits: inside a region the diff's word takes over (action, seq, source diff) and its
+// changeset is tracked; outside every region the diff's version is not kept and the row stays
+// the API's (no action, source api), as for any edit outside the regions. (A report from the
+// Monaco simulation, way/93207286 v3 stored with source api after a diff modified it: that way
+// lies north of the Monaco region, so this is the second case.)
+func TestAPIVersionThenDiff(t *testing.T) {
+	db := pg(t)
+	ctx := context.Background()
+	feed := newTestFeed(t)
+	feed.add(1, osc(block("modify", relation(5, 2, 8, member("way", 7, "outer"), member("way", 8, "outer")))))
+	feed.add(2, osc(block("modify", way(7, 2, 9, 2, 3), way(8, 2, 10, 4, 5))))
+	f := newFetcher(db, feed.srv.URL, berlin(t))
+	f.API = membersAPI{}
+	if res, err := f.Run(ctx, Options{Pointer: "minute", Start: "1"}); err != nil || res.Applied != 2 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if got := trackedIDs(t, db); !slices.Equal(got, []int64{8, 9}) {
+		t.Errorf("tracked changesets %v, want [8 9]", got)
+	}
+	for _, tc := range []struct {
+		id                   int64
+		source, action, seqs string
+	}{
+		{7, "diff", "modify", "2"},
+		{8, "api", "", ""},
+	} {
+		var source, action, seq string
+		if err := db.QueryRow(ctx, `SELECT source, coalesce(action, ''), coalesce(seq::text, '') FROM elements
+			WHERE type = 'w' AND id = $1 AND version = 2`, tc.id).Scan(&source, &action, &seq); err != nil {
+			t.Fatalf("way %d v2: %v", tc.id, err)
+		}
+		if source != tc.source || action != tc.action || seq != tc.seqs {
+			t.Errorf("way %d v2: source %s, action %q, seq %q; want %s, %q, %q", tc.id, source, action, seq, tc.source, tc.action, tc.seqs)
+		}
+	}
+}
