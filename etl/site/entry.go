@@ -81,6 +81,9 @@ type Entry struct {
 	sev   int
 	sevIn bool
 	sevOK bool
+	// codes caches ReasonCodes for the run.
+	codes   []string
+	codesOK bool
 }
 
 // CountsView is the counts as the pages print them.
@@ -120,12 +123,20 @@ type Badge struct {
 // Elements is the number of element versions changed.
 func (e *Entry) Elements() int { return e.Totals[0] + e.Totals[1] + e.Totals[2] }
 
-// ReasonCodes lists the distinct reason codes.
+// ReasonCodes lists the distinct reason codes (shared: callers must not change the slice).
+// The lists ask several times per entry; the first answer is kept for the run.
 func (e *Entry) ReasonCodes() []string {
+	if !e.codesOK {
+		e.codes, e.codesOK = reasonCodes(e.Reasons), true
+	}
+	return e.codes
+}
+
+func reasonCodes(reasons []ReasonBrief) []string {
 	var out []string
-	if len(e.Reasons) > 16 {
+	if len(reasons) > 16 {
 		seen := map[string]bool{}
-		for _, r := range e.Reasons {
+		for _, r := range reasons {
 			if !seen[r.Code] {
 				seen[r.Code] = true
 				out = append(out, r.Code)
@@ -134,9 +145,9 @@ func (e *Entry) ReasonCodes() []string {
 		return out
 	}
 	// A few reasons (nearly always): no map.
-	for i, r := range e.Reasons {
+	for i, r := range reasons {
 		dup := false
-		for _, q := range e.Reasons[:i] {
+		for _, q := range reasons[:i] {
 			if q.Code == r.Code {
 				dup = true
 				break

@@ -8,8 +8,8 @@ import (
 )
 
 func TestEntryCodecRoundTrip(t *testing.T) {
-	if n := reflect.TypeOf(Entry{}).NumField(); n != entryFields+3 { // + sev, sevIn, sevOK (not saved)
-		t.Fatalf("Entry has %d fields, the state codec knows %d (+3 unsaved): teach appendEntry and entryReader.entry the new field, then entryFields", n, entryFields)
+	if n := reflect.TypeOf(Entry{}).NumField(); n != entryFields+5 { // + sev, sevIn, sevOK, codes, codesOK (not saved)
+		t.Fatalf("Entry has %d fields, the state codec knows %d (+5 unsaved): teach appendEntry and entryReader.entry the new field, then entryFields", n, entryFields)
 	}
 	berlin := time.FixedZone("", 3600) // a zone by offset: what time.Time.UnmarshalBinary restores
 	full := &Entry{ID: 123456789, User: "Zoë ✓", UID: 42, Time: time.Date(2026, 11, 3, 4, 5, 6, 789, time.UTC), Day: "2026-11-03",

@@ -143,21 +143,21 @@ func reviewShard(day string) string { return shardFile("review", day) }
 // bounding box, as a point with the fields the filters read (the queue's shape). map.js loads
 // the last 24 hours' shards, or the day asked for, or all of them.
 func (p *publisher) renderMapShards(all []*Entry) error {
-	set := newShardSet("map")
-	for _, e := range all {
-		if e.BBox == nil {
-			continue
-		}
+	set := newShardSet("map", func(e *Entry, it *reviewItem) {
 		b := *e.BBox
 		s, in := severity(&p.pc, e)
 		if !in {
 			s = 0
 		}
-		it := reviewItem{ID: e.ID, Time: e.Time.Unix(), User: truncate(e.User, 100), UID: e.UID, Editor: truncate(e.Editor, 100),
+		*it = reviewItem{ID: e.ID, Time: e.Time.Unix(), User: truncate(e.User, 100), UID: e.UID, Editor: truncate(e.Editor, 100),
 			Comment: truncate(e.Comment, 200), Reasons: e.ReasonCodes(), Labels: e.Labels, Regions: e.Regions,
 			Changes: e.Elements(), Severity: s, Bot: e.Bot, Open: e.Open, Reviewed: e.ReviewedBy != "",
 			Point: &[2]float64{math.Round((b[0]+b[2])/2*1e6) / 1e6, math.Round((b[1]+b[3])/2*1e6) / 1e6}, Flagged: in}
-		set.add(e, it)
+	})
+	for _, e := range all {
+		if e.BBox != nil {
+			set.add(e)
+		}
 	}
 	return p.writeShards(set)
 }
@@ -165,27 +165,32 @@ func (p *publisher) renderMapShards(all []*Entry) error {
 // shardSet gathers queue-shaped items per day, with the index the filters read (reason names,
 // labels, regions, days), for one folder of the site (review/ or map/).
 type shardSet struct {
-	dir             string
-	byDay           map[string][]reviewItem
+	dir string
+	// item fills in e's item. The items are built again for the shards that are written
+	// (one or two days in an incremental run) instead of kept for every changeset.
+	item            func(e *Entry, it *reviewItem)
+	byDay           map[string][]*Entry
 	fps             map[string]*fingerprint // per day: of the entries in it (a shard is written when it changed)
 	idx             reviewIndex
 	labels, regions map[string]bool
 }
 
-func newShardSet(dir string) *shardSet {
-	return &shardSet{dir: dir, byDay: map[string][]reviewItem{}, fps: map[string]*fingerprint{}, labels: map[string]bool{}, regions: map[string]bool{},
+func newShardSet(dir string, item func(e *Entry, it *reviewItem)) *shardSet {
+	return &shardSet{dir: dir, item: item, byDay: map[string][]*Entry{}, fps: map[string]*fingerprint{}, labels: map[string]bool{}, regions: map[string]bool{},
 		idx: reviewIndex{Reasons: map[string]string{}, Days: []reviewDay{}, Labels: []string{}, Regions: []string{}}}
 }
 
-// add puts e's item it into its day's shard; the day's fingerprint is over the items' content
+// add puts e's item into its day's shard; the day's fingerprint is over the items' content
 // (hashing it costs much less than encoding the shard).
-func (s *shardSet) add(e *Entry, it reviewItem) {
+func (s *shardSet) add(e *Entry) {
 	day := e.Day
 	f := s.fps[day]
 	if f == nil {
 		f = newFingerprint("shard").str(s.dir).str(day)
 		s.fps[day] = f
 	}
+	var it reviewItem
+	s.item(e, &it)
 	it.sum(f)
 	for _, c := range it.Reasons {
 		if _, ok := s.idx.Reasons[c]; !ok {
@@ -198,7 +203,7 @@ func (s *shardSet) add(e *Entry, it reviewItem) {
 	for _, g := range it.Regions {
 		s.regions[g] = true
 	}
-	s.byDay[day] = append(s.byDay[day], it)
+	s.byDay[day] = append(s.byDay[day], e)
 	s.idx.Total++
 }
 
@@ -209,8 +214,12 @@ func (p *publisher) writeShards(s *shardSet) error {
 	sort.Sort(sort.Reverse(sort.StringSlice(days)))
 	for _, d := range days {
 		file := shardFile(s.dir, d)
-		items := s.byDay[d]
+		es := s.byDay[d]
 		err := p.b.lazy(file, s.fps[d].sum(), func(w io.Writer) error {
+			items := make([]reviewItem, len(es))
+			for i, e := range es {
+				s.item(e, &items[i])
+			}
 			b, err := json.Marshal(items)
 			if err != nil {
 				return fmt.Errorf("%s shard %s: %w", s.dir, d, err)
@@ -239,13 +248,14 @@ type reviewView struct {
 // renderReview writes review.html (and its pages), review/index.json and the day shards.
 func (p *publisher) renderReview(all []*Entry) error {
 	q := reviewQueue(&p.pc, all)
-	set := newShardSet("review")
-	for _, x := range q {
-		e := x.e
-		it := reviewItem{ID: e.ID, Time: e.Time.Unix(), User: truncate(e.User, 100), UID: e.UID, Editor: truncate(e.Editor, 100),
+	set := newShardSet("review", func(e *Entry, it *reviewItem) {
+		s, _ := severity(&p.pc, e) // the queue's (x.s below)
+		*it = reviewItem{ID: e.ID, Time: e.Time.Unix(), User: truncate(e.User, 100), UID: e.UID, Editor: truncate(e.Editor, 100),
 			Comment: truncate(e.Comment, 300), Reasons: e.ReasonCodes(), Labels: e.Labels, Regions: e.Regions,
-			Changes: e.Elements(), Severity: x.s, Bot: e.Bot, Open: e.Open, Reviewed: e.ReviewedBy != ""}
-		set.add(e, it)
+			Changes: e.Elements(), Severity: s, Bot: e.Bot, Open: e.Open, Reviewed: e.ReviewedBy != ""}
+	})
+	for _, x := range q {
+		set.add(x.e)
 	}
 	if err := p.writeShards(set); err != nil {
 		return err
