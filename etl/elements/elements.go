@@ -117,6 +117,15 @@ func ParseSource(name string) (Source, error) {
 	return 0, fmt.Errorf("unknown element source %q", name)
 }
 
+// Tracking are the sources whose versions make fetch keep later edits of their elements (a
+// diff's kept versions, an extract's): the others (the API's answers, a changeset download's
+// versions) were stored for their locations and before-states, and may lie outside every
+// region.
+var Tracking = []Source{SourceDiff, SourceSeed}
+
+// Tracks reports whether s is one of Tracking.
+func (s Source) Tracks() bool { return s == SourceDiff || s == SourceSeed }
+
 // Valid reports whether s is one of the sources.
 func (s Source) Valid() bool { return s >= SourceDiff && s <= SourceDownload }
 

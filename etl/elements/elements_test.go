@@ -117,19 +117,19 @@ func TestStore(t *testing.T) {
 			t.Errorf("previous: %+v", prev)
 		}
 
-		known, err := s.Known(ctx, []Key{{Node, 1}, {Node, 3}, {Way, 11}, {Relation, 20}, {Relation, 10}}, 0)
+		known, err := s.Known(ctx, []Key{{Node, 1}, {Node, 3}, {Way, 11}, {Relation, 20}, {Relation, 10}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(known, map[Key]bool{{Node, 1}: true, {Way, 11}: true, {Relation, 20}: true}) {
 			t.Errorf("known: %v", known)
 		}
-		known, err = s.Known(ctx, []Key{{Node, 1}, {Node, 3}, {Way, 11}, {Relation, 20}, {Relation, 10}}, SourceAPI)
+		known, err = s.Known(ctx, []Key{{Node, 1}, {Node, 3}, {Way, 11}, {Relation, 20}, {Relation, 10}}, Tracking...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(known, map[Key]bool{{Node, 1}: true}) {
-			t.Errorf("known from sources other than the API: %v", known)
+			t.Errorf("known from a diff or a seed: %v", known)
 		}
 
 		// No location is no location (deleted node 1 v3); (0, 0) is a location (node 2).

@@ -41,7 +41,7 @@ func (m *Mem) Write(_ context.Context, els []Element, src Source, seq int64, rep
 	for _, e := range els {
 		vk := e.VKey()
 		if old, ok := m.byVer[vk]; ok && !replace {
-			if src == SourceDiff && old.Source == SourceAPI {
+			if src == SourceDiff && (old.Source == SourceAPI || old.Source == SourceDownload) {
 				old.Action, old.Seq, old.Source = e.Action, seq, src
 				m.byVer[vk] = old
 			}
@@ -128,13 +128,13 @@ func (m *Mem) Previous(_ context.Context, keys []VKey) (map[VKey]Element, error)
 }
 
 // Known implements Store.
-func (m *Mem) Known(_ context.Context, keys []Key, except Source) (map[Key]bool, error) {
+func (m *Mem) Known(_ context.Context, keys []Key, from ...Source) (map[Key]bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := map[Key]bool{}
 	for _, k := range keys {
 		for _, v := range m.byKey[k] {
-			if except == 0 || m.byVer[VKey{k.Type, k.ID, v}].Source != except {
+			if len(from) == 0 || slices.Contains(from, m.byVer[VKey{k.Type, k.ID, v}].Source) {
 				out[k] = true
 				break
 			}

@@ -175,9 +175,10 @@ func encode(els []Element) *rowArrays {
 const conflictKeep = `ON CONFLICT (type, id, version) DO NOTHING`
 
 // conflictDiff keeps versions already held, except that a diff says what a version the API
-// answered for did (action, seq, source diff): the diff's word is the better one.
+// answered for or a changeset download held did (action, seq, source diff): the diff's word is
+// the better one.
 const conflictDiff = `ON CONFLICT (type, id, version) DO UPDATE SET action = EXCLUDED.action, seq = EXCLUDED.seq,
-	source = EXCLUDED.source WHERE elements.source = 'api'`
+	source = EXCLUDED.source WHERE elements.source IN ('api', 'download')`
 
 const conflictReplace = `ON CONFLICT (type, id, version) DO UPDATE SET changeset = EXCLUDED.changeset, ts = EXCLUDED.ts,
 	uid = EXCLUDED.uid, username = EXCLUDED.username, visible = EXCLUDED.visible, action = EXCLUDED.action,
@@ -420,7 +421,7 @@ func (r *prefixRows) Scan(dest ...any) error {
 }
 
 // Known implements Store.
-func (p PG) Known(ctx context.Context, keys []Key, except Source) (map[Key]bool, error) {
+func (p PG) Known(ctx context.Context, keys []Key, from ...Source) (map[Key]bool, error) {
 	out := map[Key]bool{}
 	if len(keys) == 0 {
 		return out, nil
@@ -432,9 +433,13 @@ func (p PG) Known(ctx context.Context, keys []Key, except Source) (map[Key]bool,
 	q := `SELECT DISTINCT type, id FROM elements
 		WHERE ((type = 'n' AND id = ANY($1)) OR (type = 'w' AND id = ANY($2)) OR (type = 'r' AND id = ANY($3)))`
 	args := []any{ids[0], ids[1], ids[2]}
-	if except != 0 {
-		q += ` AND coalesce(source, CASE WHEN seq IS NULL THEN 'api' ELSE 'diff' END) <> $4`
-		args = append(args, except.String())
+	if len(from) > 0 {
+		names := make([]string, len(from))
+		for i, s := range from {
+			names[i] = s.String()
+		}
+		q += ` AND coalesce(source, CASE WHEN seq IS NULL THEN 'api' ELSE 'diff' END) = ANY($4)`
+		args = append(args, names)
 	}
 	rows, err := p.DB.Query(ctx, q, args...)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 type Store interface {
 	// Write stores versions, all from src; seq is the diff that carried them (0: none).
 	// Versions already held are kept, unless replace (fetch --force) overwrites them; a diff
-	// gives a version held from the API its action, seq and source.
+	// gives a version held from the API or a changeset download its action, seq and source.
 	Write(ctx context.Context, els []Element, src Source, seq int64, replace bool) error
 	// Versions returns the versions held among keys.
 	Versions(ctx context.Context, keys []VKey) ([]Element, error)
@@ -21,9 +21,9 @@ type Store interface {
 	Latest(ctx context.Context, keys []Key) ([]Element, error)
 	// Previous returns, for each version, the newest version held below it.
 	Previous(ctx context.Context, keys []VKey) (map[VKey]Element, error)
-	// Known reports which of the elements the store holds a version of from a source other
-	// than except (0 for any source).
-	Known(ctx context.Context, keys []Key, except Source) (map[Key]bool, error)
+	// Known reports which of the elements the store holds a version of from one of the
+	// sources from (none: any source).
+	Known(ctx context.Context, keys []Key, from ...Source) (map[Key]bool, error)
 	// Positions returns the newest version held of each node; with located, the newest
 	// version that has a location.
 	Positions(ctx context.Context, ids []int64, located bool) (map[int64]Position, error)

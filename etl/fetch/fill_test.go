@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/paulmach/osm"
 
+	"github.com/osmtrack/osmtrack/etl/elements"
 	"github.com/osmtrack/osmtrack/etl/osmapi"
 	"github.com/osmtrack/osmtrack/etl/sim"
 )
@@ -382,5 +383,34 @@ func TestAPIVersionThenDiff(t *testing.T) {
 		if source != tc.source || action != tc.action || seq != tc.seqs {
 			t.Errorf("way %d v2: source %s, action %q, seq %q; want %s, %q, %q", tc.id, source, action, seq, tc.source, tc.action, tc.seqs)
 		}
+	}
+}
+
+// A changeset download (analyse) stores a kept changeset's versions wherever they lie: a node
+// outside every region held so does not keep a later edit of it (it did: the row counted as
+// tracked, and fetch kept out-of-region edits of anything a downloaded changeset had touched),
+// while one inside does by its location; a diff's kept version takes over a downloaded one.
+func TestDownloadRowsDoNotTrack(t *testing.T) {
+	db := pg(t)
+	ctx := context.Background()
+	dl := []elements.Element{
+		{Type: elements.Node, ID: 1, Version: 1, Changeset: 7, Timestamp: baseTime, Visible: true, HasCoords: true, Lat: outLat, Lon: outLon},
+		{Type: elements.Node, ID: 2, Version: 1, Changeset: 7, Timestamp: baseTime, Visible: true, HasCoords: true, Lat: inLat, Lon: inLon},
+		{Type: elements.Node, ID: 3, Version: 2, Changeset: 7, Timestamp: baseTime, Visible: true, HasCoords: true, Lat: inLat, Lon: inLon},
+	}
+	if err := (elements.PG{DB: db}).Write(ctx, dl, elements.SourceDownload, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	feed := newTestFeed(t)
+	feed.add(1, osc(block("modify", node(1, 2, 8, outLat+0.1, outLon), way(5, 2, 9, 2, 99), node(3, 2, 7, inLat, inLon))))
+	f := newFetcher(db, feed.srv.URL, berlin(t))
+	if res, err := f.Run(ctx, Options{Pointer: "minute", Start: "1"}); err != nil || res.Applied != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if got := trackedIDs(t, db); !slices.Equal(got, []int64{7, 9}) {
+		t.Errorf("tracked changesets %v, want [7 9] (8 moved a node outside the regions)", got)
+	}
+	if n := count(t, db, `SELECT count(*) FROM elements WHERE type = 'n' AND id = 3 AND version = 2 AND source = 'diff' AND seq = 1 AND action = 'modify'`); n != 1 {
+		t.Error("node 3 v2: the diff's version did not take over the download's")
 	}
 }

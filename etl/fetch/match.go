@@ -48,8 +48,8 @@ func (s *csShare) extend(p orb.Point) {
 // member, or it modifies or deletes an element the store holds from a diff or a seed. All
 // versions of an element in one diff share the decision. With no regions everything is kept.
 //
-// Versions the store holds only because the API answered for them (source api) do not keep
-// an element by being there, but their locations count: a way is kept when one of its nodes
+// Versions the store holds only because the API answered for them (source api) or a changeset
+// download held them (source download, analyse) do not keep an element by being there, but their locations count: a way is kept when one of its nodes
 // lies inside a region wherever its location came from. With an API (f.API), the locations
 // the diff and the store lack are asked for (fill).
 func (f *Fetcher) match(ctx context.Context, tx pgx.Tx, c *osmchange.Change) (*matched, error) {
@@ -107,7 +107,7 @@ func (f *Fetcher) match(ctx context.Context, tx pgx.Tx, c *osmchange.Change) (*m
 				add(mem.Type, mem.Ref)
 			}
 		}
-		known, err := st.Known(ctx, keys, elements.SourceAPI)
+		known, err := st.Known(ctx, keys, elements.Tracking...)
 		if err != nil {
 			return nil, err
 		}
@@ -291,7 +291,7 @@ func (mt *matcher) addStored(stored map[int64]elements.Position) {
 		if p.HasCoords {
 			mt.pos[id] = orb.Point{p.Lon, p.Lat}
 		}
-		if p.Source == elements.SourceAPI {
+		if !p.Source.Tracks() { // the API's or a changeset download's: the location counts
 			if p.HasCoords {
 				mt.setCheck(id)
 			}
