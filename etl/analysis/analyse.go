@@ -371,28 +371,20 @@ func (s *state) dragFacts(ctx context.Context) drag {
 // waterway (DraggedNodeKeys), each with the first such way: "way 5 highway=primary".
 func (s *state) wayNodesThatMatter() map[int64]string {
 	because := map[int64]string{}
-	for _, k := range s.csKeys {
-		if k.Type != 'w' {
-			continue
-		}
-		for _, w := range []*elements.Element{s.before(k), s.after(k)} {
-			if w == nil {
-				continue
-			}
-			dk := ""
-			for _, key := range s.a.Config.Reasons.DraggedNodeKeys {
-				if v, ok := w.Tag(key); ok {
-					dk = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
-					break
-				}
-			}
-			for _, n := range w.Nodes {
-				if dk != "" && because[n] == "" {
-					because[n] = dk
-				}
+	s.eachWayVersion(func(w *elements.Element) {
+		dk := ""
+		for _, key := range s.a.Config.Reasons.DraggedNodeKeys {
+			if v, ok := w.Tag(key); ok {
+				dk = fmt.Sprintf("way %d %s=%s", w.ID, key, v)
+				break
 			}
 		}
-	}
+		for _, n := range w.Nodes {
+			if dk != "" && because[n] == "" {
+				because[n] = dk
+			}
+		}
+	})
 	return because
 }
 

@@ -81,20 +81,27 @@ func (s *state) changes() []change {
 // nodesInWays are the nodes of the changeset's ways (before or after).
 func (s *state) nodesInWays() map[int64]bool {
 	in := map[int64]bool{}
+	s.eachWayVersion(func(w *elements.Element) {
+		for _, n := range w.Nodes {
+			in[n] = true
+		}
+	})
+	return in
+}
+
+// eachWayVersion calls f with each of the changeset's ways, its before-state then its
+// after-state (those known).
+func (s *state) eachWayVersion(f func(w *elements.Element)) {
 	for _, k := range s.csKeys {
 		if k.Type != 'w' {
 			continue
 		}
 		for _, w := range []*elements.Element{s.before(k), s.after(k)} {
-			if w == nil {
-				continue
-			}
-			for _, n := range w.Nodes {
-				in[n] = true
+			if w != nil {
+				f(w)
 			}
 		}
 	}
-	return in
 }
 
 // geometry draws the changes, before and after: nodes as points (a node drawn as part of a
