@@ -1,7 +1,6 @@
 package analysis
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http/httptest"
@@ -177,18 +176,10 @@ func TestElementRules(t *testing.T) {
 // simulator's API.
 func simAsk(t *testing.T, ctx context.Context, base string, id int64) (*state, []elements.Element, facts) {
 	t.Helper()
-	m, err := DecodeMeta(bytes.NewReader(get(t, fmt.Sprintf("%schangeset/%d", base, id))), "meta")
-	if err != nil {
-		t.Fatal(err)
-	}
-	elems, err := DecodeElements(bytes.NewReader(get(t, fmt.Sprintf("%schangeset/%d/download", base, id))), "download")
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := NewMemStore(nil)
 	client := apiClient(t, base)
 	a := &Analyzer{Config: config.Default().Analyse, Store: store, API: client, Users: client, UserCache: store, Log: quiet}
-	s, es, f, err := a.ask(ctx, Input{Meta: m, Elems: elems})
+	s, es, f, err := a.ask(ctx, simInput(t, base, id))
 	if err != nil {
 		t.Fatalf("changeset %d: %v", id, err)
 	}

@@ -205,9 +205,8 @@ func TestSimulatorChangesets(t *testing.T) {
 	}
 }
 
-// analyseSim analyses one simulated changeset with an empty store and the simulator's API, then
-// again from the store that the API filled.
-func analyseSim(t *testing.T, ctx context.Context, base string, id int64) simCase {
+// simInput is a simulated changeset's metadata and download, from the simulator's API.
+func simInput(t *testing.T, base string, id int64) Input {
 	t.Helper()
 	m, err := DecodeMeta(bytes.NewReader(get(t, fmt.Sprintf("%schangeset/%d", base, id))), "meta")
 	if err != nil {
@@ -217,18 +216,26 @@ func analyseSim(t *testing.T, ctx context.Context, base string, id int64) simCas
 	if err != nil {
 		t.Fatal(err)
 	}
+	return Input{Meta: m, Elems: elems}
+}
+
+// analyseSim analyses one simulated changeset with an empty store and the simulator's API, then
+// again from the store that the API filled.
+func analyseSim(t *testing.T, ctx context.Context, base string, id int64) simCase {
+	t.Helper()
+	in := simInput(t, base, id)
 	store := NewMemStore(nil)
 	client := apiClient(t, base)
 	counted := &countingAPI{Client: client}
 	a := &Analyzer{Config: config.Default().Analyse, Store: store, API: counted, Users: client, UserCache: store, Log: quiet}
-	d, st, err := a.Analyse(ctx, Input{Meta: m, Elems: elems})
+	d, st, err := a.Analyse(ctx, in)
 	if err != nil {
 		t.Fatalf("changeset %d: %v", id, err)
 	}
 	calls := counted.n.Load()
 	req, _, _ := client.Stats()
 	elemReq := req
-	if m.Tags["changesets_count"] == "" || a.Config.UserDetails {
+	if in.Meta.Tags["changesets_count"] == "" || a.Config.UserDetails {
 		elemReq-- // the user details request
 	}
 	// One request per 200 versions, per element type and lookup round (previous versions,
@@ -241,7 +248,7 @@ func analyseSim(t *testing.T, ctx context.Context, base string, id int64) simCas
 	}
 	validate(t, validator(t), d)
 	// From the filled store: zero API calls, the same document.
-	d2, st2, err := a.Analyse(ctx, Input{Meta: m, Elems: elems})
+	d2, st2, err := a.Analyse(ctx, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +261,7 @@ func analyseSim(t *testing.T, ctx context.Context, base string, id int64) simCas
 	if !slices.Equal(d.ReasonCodes(), d2.ReasonCodes()) {
 		t.Errorf("changeset %d: reasons differ: %v / %v", id, d.ReasonCodes(), d2.ReasonCodes())
 	}
-	return simCase{id: id, doc: d, elems: elems}
+	return simCase{id: id, doc: d, elems: in.Elems}
 }
 
 // checkRoadLengths compares length_m of created roads with an independent computation: node
