@@ -52,6 +52,10 @@ type Entry struct {
 	HTMLAt  int64
 	HTMLLen int32
 	Hash    uint64
+	// Data fingerprints what the review and map shards and changesets.geojson read of the
+	// entry (dataSum): they fingerprint their entries by it, one number each, instead of
+	// hashing their strings again every run.
+	Data uint64
 	// PageSum and JSONSum fingerprint the files changesets/ID.html and ID.json as written
 	// (JSONSum 0: no document, no file). The changeset files are not in the state's file list:
 	// an entry in the state means its files were written.
@@ -118,6 +122,36 @@ type Badge struct {
 	Class string
 	Text  string
 	Title string
+}
+
+// dataSum fingerprints the fields the review and map shards and changesets.geojson read
+// (reviewItem, geoProps): no more, so that a change they do not show (a tag, the update time)
+// does not rewrite them.
+func (e *Entry) dataSum() uint64 {
+	f := newFingerprint("entry").u64(uint64(e.ID)).str(e.User).u64(uint64(e.UID)).u64(uint64(e.Time.UnixNano())).str(e.Day)
+	f.str(e.Comment).str(e.Editor).str(e.ReviewedBy)
+	for _, l := range [][]string{e.ReasonCodes(), e.Labels, e.Regions} {
+		f.u64(uint64(len(l)))
+		for _, s := range l {
+			f.str(s)
+		}
+	}
+	for _, n := range e.Totals {
+		f.u64(uint64(n))
+	}
+	flags := uint64(0)
+	for i, b := range []bool{e.Bot, e.Open, e.BBox != nil} {
+		if b {
+			flags |= 1 << i
+		}
+	}
+	f.u64(flags)
+	if e.BBox != nil {
+		for _, v := range e.BBox {
+			f.u64(math.Float64bits(v))
+		}
+	}
+	return f.sum()
 }
 
 // Elements is the number of element versions changed.

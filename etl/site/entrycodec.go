@@ -15,7 +15,7 @@ import (
 // length-prefixed, times are time.Time's own binary form (it keeps the zone). entryFields is
 // the number of fields of Entry the codec knows: TestEntryCodecRoundTrip fails when a field
 // is added and the codec not taught about it.
-const entryFields = 39
+const entryFields = 40
 
 // appendEntries encodes es.
 func appendEntries(b []byte, es []*Entry) []byte {
@@ -86,6 +86,7 @@ func appendEntry(b []byte, e *Entry) []byte {
 	w.int(e.HTMLAt)
 	w.int(int64(e.HTMLLen))
 	w.uint(e.Hash)
+	w.uint(e.Data)
 	w.uint(e.PageSum)
 	w.uint(e.JSONSum)
 	w.uint(e.Sum)
@@ -238,6 +239,7 @@ func (r *entryReader) entry(e *Entry) {
 	e.HTMLAt = r.int()
 	e.HTMLLen = int32(r.int())
 	e.Hash = r.uint()
+	e.Data = r.uint()
 	e.PageSum = r.uint()
 	e.JSONSum = r.uint()
 	e.Sum = r.uint()

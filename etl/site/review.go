@@ -1,11 +1,13 @@
 package site
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -38,27 +40,6 @@ type reviewItem struct {
 	// whether it is in the review queue (red).
 	Point   *[2]float64 `json:"p,omitempty"`
 	Flagged bool        `json:"f,omitempty"`
-}
-
-// sum adds everything the item holds to f.
-func (it *reviewItem) sum(f *fingerprint) {
-	f.u64(uint64(it.ID)).u64(uint64(it.Time)).str(it.User).u64(uint64(it.UID)).str(it.Editor).str(it.Comment)
-	for _, l := range [][]string{it.Reasons, it.Labels, it.Regions} {
-		f.u64(uint64(len(l)))
-		for _, v := range l {
-			f.str(v)
-		}
-	}
-	flags := uint64(0)
-	for i, b := range []bool{it.Bot, it.Reviewed, it.Open, it.Flagged, it.Point != nil} {
-		if b {
-			flags |= 1 << i
-		}
-	}
-	f.u64(uint64(it.Changes)).u64(uint64(int64(it.Severity))).u64(flags)
-	if it.Point != nil {
-		f.u64(math.Float64bits(it.Point[0])).u64(math.Float64bits(it.Point[1]))
-	}
 }
 
 // reviewIndex is review/index.json: the days with their shard and count, and the values the
@@ -114,7 +95,8 @@ type queued struct {
 	s int
 }
 
-// reviewQueue is the queue, most severe first, then newest first.
+// reviewQueue is the queue, most severe first, then newest first: all is newest first
+// (sortedEntries), and a stable sort by severity keeps that order within a severity.
 func reviewQueue(pc *config.Publish, all []*Entry) []queued {
 	var q []queued
 	for _, e := range all {
@@ -122,15 +104,7 @@ func reviewQueue(pc *config.Publish, all []*Entry) []queued {
 			q = append(q, queued{e, s})
 		}
 	}
-	sort.SliceStable(q, func(i, j int) bool {
-		if q[i].s != q[j].s {
-			return q[i].s > q[j].s
-		}
-		if !q[i].e.Time.Equal(q[j].e.Time) {
-			return q[i].e.Time.After(q[j].e.Time)
-		}
-		return q[i].e.ID > q[j].e.ID
-	})
+	slices.SortStableFunc(q, func(a, b queued) int { return cmp.Compare(b.s, a.s) })
 	return q
 }
 
@@ -143,23 +117,36 @@ func reviewShard(day string) string { return shardFile("review", day) }
 // bounding box, as a point with the fields the filters read (the queue's shape). map.js loads
 // the last 24 hours' shards, or the day asked for, or all of them.
 func (p *publisher) renderMapShards(all []*Entry) error {
-	set := newShardSet("map", func(e *Entry, it *reviewItem) {
-		b := *e.BBox
-		s, in := severity(&p.pc, e)
-		if !in {
-			s = 0
-		}
-		*it = reviewItem{ID: e.ID, Time: e.Time.Unix(), User: truncate(e.User, 100), UID: e.UID, Editor: truncate(e.Editor, 100),
-			Comment: truncate(e.Comment, 200), Reasons: e.ReasonCodes(), Labels: e.Labels, Regions: e.Regions,
-			Changes: e.Elements(), Severity: s, Bot: e.Bot, Open: e.Open, Reviewed: e.ReviewedBy != "",
-			Point: &[2]float64{math.Round((b[0]+b[2])/2*1e6) / 1e6, math.Round((b[1]+b[3])/2*1e6) / 1e6}, Flagged: in}
-	})
+	set := newShardSet("map", p.mapItem)
 	for _, e := range all {
 		if e.BBox != nil {
 			set.add(e)
 		}
 	}
 	return p.writeShards(set)
+}
+
+// reviewItem is e as the queue's shards hold it. What it reads of e, Entry.Data must
+// fingerprint (TestEntryDataCoversShards).
+func (p *publisher) reviewItem(e *Entry, it *reviewItem) {
+	s, _ := severity(&p.pc, e)
+	*it = reviewItem{ID: e.ID, Time: e.Time.Unix(), User: truncate(e.User, 100), UID: e.UID, Editor: truncate(e.Editor, 100),
+		Comment: truncate(e.Comment, 300), Reasons: e.ReasonCodes(), Labels: e.Labels, Regions: e.Regions,
+		Changes: e.Elements(), Severity: s, Bot: e.Bot, Open: e.Open, Reviewed: e.ReviewedBy != ""}
+}
+
+// mapItem is e (which has a bounding box) as the map's shards hold it: a point, red when
+// it is in the queue.
+func (p *publisher) mapItem(e *Entry, it *reviewItem) {
+	b := *e.BBox
+	s, in := severity(&p.pc, e)
+	if !in {
+		s = 0
+	}
+	*it = reviewItem{ID: e.ID, Time: e.Time.Unix(), User: truncate(e.User, 100), UID: e.UID, Editor: truncate(e.Editor, 100),
+		Comment: truncate(e.Comment, 200), Reasons: e.ReasonCodes(), Labels: e.Labels, Regions: e.Regions,
+		Changes: e.Elements(), Severity: s, Bot: e.Bot, Open: e.Open, Reviewed: e.ReviewedBy != "",
+		Point: &[2]float64{math.Round((b[0]+b[2])/2*1e6) / 1e6, math.Round((b[1]+b[3])/2*1e6) / 1e6}, Flagged: in}
 }
 
 // shardSet gathers queue-shaped items per day, with the index the filters read (reason names,
@@ -180,8 +167,10 @@ func newShardSet(dir string, item func(e *Entry, it *reviewItem)) *shardSet {
 		idx: reviewIndex{Reasons: map[string]string{}, Days: []reviewDay{}, Labels: []string{}, Regions: []string{}}}
 }
 
-// add puts e's item into its day's shard; the day's fingerprint is over the items' content
-// (hashing it costs much less than encoding the shard).
+// add puts e's item into its day's shard. The day's fingerprint is over its entries' Data:
+// the items are made of the entry's fields and the configuration (which the state's
+// fingerprint covers: a change makes a full run), and folding one number per entry costs much
+// less than building and hashing the items.
 func (s *shardSet) add(e *Entry) {
 	day := e.Day
 	f := s.fps[day]
@@ -189,18 +178,16 @@ func (s *shardSet) add(e *Entry) {
 		f = newFingerprint("shard").str(s.dir).str(day)
 		s.fps[day] = f
 	}
-	var it reviewItem
-	s.item(e, &it)
-	it.sum(f)
-	for _, c := range it.Reasons {
+	f.u64(e.Data)
+	for _, c := range e.ReasonCodes() {
 		if _, ok := s.idx.Reasons[c]; !ok {
 			s.idx.Reasons[c] = reasonName(c)
 		}
 	}
-	for _, l := range it.Labels {
+	for _, l := range e.Labels {
 		s.labels[l] = true
 	}
-	for _, g := range it.Regions {
+	for _, g := range e.Regions {
 		s.regions[g] = true
 	}
 	s.byDay[day] = append(s.byDay[day], e)
@@ -248,12 +235,7 @@ type reviewView struct {
 // renderReview writes review.html (and its pages), review/index.json and the day shards.
 func (p *publisher) renderReview(all []*Entry) error {
 	q := reviewQueue(&p.pc, all)
-	set := newShardSet("review", func(e *Entry, it *reviewItem) {
-		s, _ := severity(&p.pc, e) // the queue's (x.s below)
-		*it = reviewItem{ID: e.ID, Time: e.Time.Unix(), User: truncate(e.User, 100), UID: e.UID, Editor: truncate(e.Editor, 100),
-			Comment: truncate(e.Comment, 300), Reasons: e.ReasonCodes(), Labels: e.Labels, Regions: e.Regions,
-			Changes: e.Elements(), Severity: s, Bot: e.Bot, Open: e.Open, Reviewed: e.ReviewedBy != ""}
-	})
+	set := newShardSet("review", p.reviewItem)
 	for _, x := range q {
 		set.add(x.e)
 	}

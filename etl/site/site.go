@@ -8,12 +8,11 @@ package site
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/paulmach/orb/geojson"
-	"github.com/paulmach/orb/simplify"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb/geojson"
+	"github.com/paulmach/orb/simplify"
 
 	"github.com/osmtrack/osmtrack/etl/config"
 	"github.com/osmtrack/osmtrack/etl/metrics"
@@ -79,6 +81,10 @@ type Result struct {
 	Removed    int    // changesets of the previous build no longer on the site
 	Written    int    // files written
 	Linked     int    // files left as the previous run wrote them (unchanged)
+	// WindowScan: an incremental run read the update time of every changeset in the window,
+	// because some left it without their rows changing (deleted); otherwise it reads only
+	// the changed ones.
+	WindowScan bool
 	Snapshot   time.Time
 	// Phases is how long each part of the run took.
 	Phases []Phase
@@ -268,9 +274,18 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 	var ids []int64 // nil: everything in the window
 	if prev != nil {
 		since := prev.Snapshot.Add(-p.opts.Overlap)
-		window, err := snap.windowIDs(ctx, cutoff, since)
+		window, changed, ok, err := snap.changedSince(ctx, prev.Entries, cutoff, since)
 		if err != nil {
 			return nil, err
+		}
+		if !ok {
+			// Changesets left the window without their rows changing (deleted by prune,
+			// say): list the whole window.
+			p.log.Info("changesets left the window unseen: reading every changeset's update time", "changed", changed)
+			res.WindowScan = true
+			if window, err = snap.windowIDs(ctx, cutoff, since); err != nil {
+				return nil, err
+			}
 		}
 		// Changed for sure: updated after the previous snapshot, or not in the previous
 		// build. Unchanged for sure: updated before the overlap. In between (a transaction
@@ -538,6 +553,7 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 		return nil, fmt.Errorf("publish: changeset %d: %w", r.ID, err)
 	}
 	e.Hash = hashString(string(h))
+	e.Data = e.dataSum()
 	e.Sum = r.Sum
 	e.Version = r.Version
 	v := newCSView(r, e, doc)
@@ -619,13 +635,44 @@ func (p *publisher) sortedEntries() []*Entry {
 	for _, e := range p.entries {
 		out = append(out, e)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Time.Equal(out[j].Time) {
-			return out[i].Time.After(out[j].Time)
-		}
-		return out[i].ID > out[j].ID
-	})
+	slices.SortFunc(out, newestFirst)
 	p.sorted = out
+	return out
+}
+
+// newestFirst orders entries by time, newest first, then by id, highest first.
+func newestFirst(a, b *Entry) int {
+	if c := b.Time.Compare(a.Time); c != 0 {
+		return c
+	}
+	return cmp.Compare(b.ID, a.ID)
+}
+
+// groupByUser groups entries (newest first) by userKey, keeping the order. It groups by uid
+// first (names only without one) so that userKey, which allocates, runs once per user.
+func groupByUser(all []*Entry) map[string][]*Entry {
+	type who struct {
+		uid  int64
+		name string
+	}
+	by := map[who][]*Entry{}
+	for _, e := range all {
+		k := who{uid: e.UID}
+		if e.UID <= 0 {
+			k.name = e.User
+		}
+		by[k] = append(by[k], e)
+	}
+	out := make(map[string][]*Entry, len(by))
+	for _, es := range by {
+		k := userKey(es[0].User, es[0].UID)
+		if prev, ok := out[k]; ok {
+			// Two names without a uid that slug alike share their files.
+			es = append(slices.Clone(prev), es...)
+			slices.SortFunc(es, newestFirst)
+		}
+		out[k] = es
+	}
 	return out
 }
 
@@ -795,11 +842,7 @@ func (p *publisher) renderLists(ctx context.Context) error {
 	}
 
 	// By user.
-	byUser := map[string][]*Entry{}
-	for _, e := range all {
-		k := userKey(e.User, e.UID)
-		byUser[k] = append(byUser[k], e)
-	}
+	byUser := groupByUser(all)
 	for _, k := range sortedKeys(byUser) {
 		es := byUser[k]
 		u, uid := es[0].User, es[0].UID
@@ -845,22 +888,9 @@ func (p *publisher) renderLists(ctx context.Context) error {
 	// it shows of them changed.
 	gfp := newFingerprint("geojson").str(p.pc.BaseURL)
 	for _, e := range all {
-		if e.BBox == nil {
-			continue
+		if e.BBox != nil {
+			gfp.u64(e.Data)
 		}
-		gfp.u64(uint64(e.ID)).str(e.User).u64(uint64(e.UID)).u64(uint64(e.Time.UnixNano()))
-		for _, v := range e.BBox {
-			gfp.u64(math.Float64bits(v))
-		}
-		gfp.u64(uint64(len(e.Labels)))
-		for _, l := range e.Labels {
-			gfp.str(l)
-		}
-		gfp.u64(uint64(len(e.Reasons)))
-		for _, r := range e.Reasons {
-			gfp.str(r.Code)
-		}
-		gfp.u64(uint64(e.Totals[0])).u64(uint64(e.Totals[1])).u64(uint64(e.Totals[2]))
 	}
 	if err := p.b.lazy("changesets.geojson", gfp.sum(), func(w io.Writer) error {
 		gj, err := geoJSONBytes(p.pc.BaseURL, all)
@@ -872,7 +902,7 @@ func (p *publisher) renderLists(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return p.renderStats(all)
+	return p.renderStats(all, byUser)
 }
 
 func jsonEscape(s string) string {
@@ -922,7 +952,7 @@ type topUser struct {
 	Changesets, Elements int
 }
 
-func (p *publisher) renderStats(all []*Entry) error {
+func (p *publisher) renderStats(all []*Entry, byUser map[string][]*Entry) error {
 	// One slot per day of the window, oldest first.
 	nd := p.pc.Days
 	if nd > 120 {
@@ -942,7 +972,6 @@ func (p *publisher) renderStats(all []*Entry) error {
 	ra := series{Class: "road-add", Name: "roads added (km)", Values: make([]float64, nd)}
 	rd := series{Class: "road-del", Name: "roads removed (km)", Values: make([]float64, nd)}
 	labels := map[string]float64{}
-	users := map[string]*topUser{}
 	var elements int
 	var roadC, roadD float64
 	for _, e := range all {
@@ -952,14 +981,6 @@ func (p *publisher) renderStats(all []*Entry) error {
 		for _, l := range e.Labels {
 			labels[l]++
 		}
-		k := userKey(e.User, e.UID)
-		u := users[k]
-		if u == nil {
-			u = &topUser{User: e.User, UID: e.UID}
-			users[k] = u
-		}
-		u.Changesets++
-		u.Elements += e.Elements()
 		i, ok := idx[e.Day]
 		if !ok {
 			continue
@@ -980,7 +1001,11 @@ func (p *publisher) renderStats(all []*Entry) error {
 		lv = lv[:30]
 	}
 	var tu []*topUser
-	for _, u := range users {
+	for _, es := range byUser {
+		u := &topUser{User: es[0].User, UID: es[0].UID, Changesets: len(es)}
+		for _, e := range es {
+			u.Elements += e.Elements()
+		}
 		tu = append(tu, u)
 	}
 	sort.Slice(tu, func(i, j int) bool {

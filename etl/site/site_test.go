@@ -152,6 +152,22 @@ func TestPublishIncrementalAndRetention(t *testing.T) {
 	if !strings.Contains(readSite(t, out, "index.html"), "changesets/105.html") {
 		t.Error("index not updated")
 	}
+	if res.WindowScan {
+		t.Error("the incremental run read the whole window: only the changed changesets should be")
+	}
+
+	// A changeset deleted (prune): its row is gone, nothing changed, yet it leaves the site.
+	time.Sleep(10 * time.Millisecond)
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM changesets WHERE id = 103`); err != nil {
+		t.Fatal(err)
+	}
+	res = publishT(t, db.Pool, out, false)
+	if res.Full || !res.WindowScan || res.Rendered != 0 || res.Changesets != 2 || res.Removed != 1 {
+		t.Fatalf("run after a deletion: %+v", res)
+	}
+	if exists(out, "changesets/103.html") || strings.Contains(readSite(t, out, "labels/shops.html"), "changesets/103.html") {
+		t.Error("a deleted changeset is still on the site")
+	}
 	// One tree, no build folders, no temporary files left.
 	if _, err := os.Stat(filepath.Join(out, "builds")); !os.IsNotExist(err) {
 		t.Errorf("builds/ exists: %v", err)
@@ -165,7 +181,7 @@ func TestPublishIncrementalAndRetention(t *testing.T) {
 
 	// --full renders everything again and gives the same pages.
 	res = publishT(t, db.Pool, out, true)
-	if !res.Full || res.Rendered != 3 {
+	if !res.Full || res.Rendered != 2 {
 		t.Fatalf("full run: %+v", res)
 	}
 }

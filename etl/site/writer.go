@@ -45,7 +45,7 @@ const (
 	treeDir     = "site"
 	stateDir    = "state"
 	legacyDir   = "builds" // the per-run build folders of the previous layout
-	stateFormat = 7
+	stateFormat = 8
 )
 
 // state is what a run rendered, for the next incremental run.
