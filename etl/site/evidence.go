@@ -17,13 +17,11 @@ import (
 // part is a piece of a sentence: our text, a stranger's text (User: isolated with <bdi>), or a
 // link.
 type part struct {
-	Text string
-	Href string
-	User bool
+	Text     string
+	Href     string
+	User     bool
+	External bool // Href is off the site (rel=nofollow)
 }
-
-// External is true for a link off the site.
-func (p part) External() bool { return !strings.HasPrefix(p.Href, "#") }
 
 // fact is one readable name and value ("limit", "10 km").
 type fact struct {
@@ -36,6 +34,21 @@ type fact struct {
 type sentence struct {
 	Parts []part
 	Facts []fact
+}
+
+// compact joins neighbouring plain parts (no link, not a stranger's text) into one: the page
+// shows the same text with one template action instead of several.
+func (s sentence) compact() sentence {
+	var out []part
+	for _, p := range s.Parts {
+		if n := len(out); n > 0 && p.Href == "" && !p.User && out[n-1].Href == "" && !out[n-1].User {
+			out[n-1].Text += p.Text
+			continue
+		}
+		out = append(out, p)
+	}
+	s.Parts = out
+	return s
 }
 
 var reasonNames = map[string]string{
@@ -209,7 +222,7 @@ func readableLabel(l string) string {
 // elemParts names an element: a link to it on openstreetmap.org, its label, and a link to its
 // row in the element table of the page.
 func (ix elemIndex) elemParts(typ string, id int64) []part {
-	ps := []part{{Text: fmt.Sprintf("%s %d", typeName(typ), id), Href: osmElementURL(typ, id)}}
+	ps := []part{{Text: fmt.Sprintf("%s %d", typeName(typ), id), Href: osmElementURL(typ, id), External: true}}
 	if el, ok := ix[fmt.Sprintf("%s/%d", typ, id)]; ok {
 		if l := readableLabel(el.Label); l != "" && l != fmt.Sprintf("%s %d", typ, id) {
 			ps = append(ps, part{Text: " "}, part{Text: truncate(l, 120), User: true})

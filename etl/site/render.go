@@ -55,6 +55,9 @@ func atomLink(title, href string) feedLink {
 type templates struct {
 	pages map[string]*template.Template // each kind's "layout", looked up once
 	entry *template.Template            // "entry", looked up once
+	// parts are "user", "badges", "counts" and "links" of the entry's set, in the order of
+	// entryParts' fields.
+	parts [4]*template.Template
 	hash  uint64
 }
 
@@ -101,6 +104,11 @@ func loadTemplates() (*templates, error) {
 	if t.entry == nil {
 		return nil, fmt.Errorf("template partials.html: no entry")
 	}
+	for i, name := range []string{"user", "badges", "counts", "links"} {
+		if t.parts[i] = e.Lookup(name); t.parts[i] == nil {
+			return nil, fmt.Errorf("template partials.html: no %s", name)
+		}
+	}
 	t.hash = hashBytes(all.Bytes())
 	return t, nil
 }
@@ -113,10 +121,86 @@ func (t *templates) render(w io.Writer, kind string, p *page) error {
 	return l.Execute(w, p)
 }
 
-func (t *templates) renderEntry(e *Entry) (template.HTML, error) {
+// entryParts are the pieces a changeset's entry and its page both show, each rendered once
+// by html/template (its partial of the same name) and inserted as it is by both templates,
+// always where an element's content goes (the context html/template rendered it for):
+// rendering them a second time for the page was a fifth of its template calls.
+type entryParts struct {
+	User, Badges, Counts, Links template.HTML
+}
+
+// entryView is what the "entry" template renders: the entry, its parts, and the strings the
+// template shows computed here (each function call in a template costs a reflective call;
+// html/template escapes the strings all the same).
+type entryView struct {
+	*Entry
+	Parts           *entryParts
+	Editor, Comment string // truncated
+	ReasonsTitle    string // "2 reasons to look"
+	Reasons         []reasonLine
+}
+
+type reasonLine struct{ Name, Text string }
+
+// linksView is the links to the changeset elsewhere ("links"; JOSM and ID "" without a
+// bounding box).
+type linksView struct{ OSM, Achavi, OSMCha, JOSM, ID, Level0 string }
+
+func newLinksView(e *Entry) linksView {
+	return linksView{OSM: osmChangesetURL(e.ID), Achavi: fmt.Sprintf("https://overpass-api.de/achavi/?changeset=%d", e.ID),
+		OSMCha: fmt.Sprintf("https://osmcha.org/changesets/%d", e.ID), JOSM: josmURL(e), ID: idURL(e), Level0: level0URL(e.ID)}
+}
+
+// badgesView is an entry's badges ("badges"), truncated.
+type badgesView struct {
+	ReviewedBy, ReviewedText string
+	Status                   []Badge
+	Labels                   []linkView
+	Reasons                  []reasonView // Code and Name
+}
+
+func newBadgesView(e *Entry) badgesView {
+	v := badgesView{ReviewedBy: truncate(e.ReviewedBy, 60), ReviewedText: truncate(e.ReviewedText, 300), Status: e.Status}
+	for _, l := range e.Labels {
+		v.Labels = append(v.Labels, linkView{Text: truncate(l, 60), Href: labelFile(l)})
+	}
+	for _, c := range e.ReasonCodes() {
+		v.Reasons = append(v.Reasons, reasonView{Code: truncate(c, 60), Name: truncate(reasonName(c), 60)})
+	}
+	return v
+}
+
+// renderParts renders the entry's parts (renderEntry and the changeset page use them).
+func (t *templates) renderParts(e *Entry) (*entryParts, error) {
+	p := &entryParts{}
 	b := getBuf()
 	defer putBuf(b)
-	if err := t.entry.Execute(b, e); err != nil {
+	for i, x := range []struct {
+		dst *template.HTML
+		v   any
+	}{{&p.User, e}, {&p.Badges, newBadgesView(e)}, {&p.Counts, e}, {&p.Links, newLinksView(e)}} {
+		b.Reset()
+		if err := t.parts[i].Execute(b, x.v); err != nil {
+			return nil, err
+		}
+		*x.dst = template.HTML(b.String())
+	}
+	return p, nil
+}
+
+// renderEntry renders the entry as the lists show it, with its parts (renderParts).
+func (t *templates) renderEntry(e *Entry, parts *entryParts) (template.HTML, error) {
+	v := entryView{Entry: e, Parts: parts, Editor: truncate(e.Editor, 60), Comment: truncate(e.Comment, 300)}
+	if n := len(e.Reasons); n > 0 {
+		v.ReasonsTitle = fmt.Sprintf("%d reason%s to look", n, map[bool]string{false: "", true: "s"}[n > 1])
+		v.Reasons = make([]reasonLine, n)
+		for i, r := range e.Reasons {
+			v.Reasons[i] = reasonLine{Name: truncate(reasonName(r.Code), 60), Text: truncate(r.Text, 300)}
+		}
+	}
+	b := getBuf()
+	defer putBuf(b)
+	if err := t.entry.Execute(b, v); err != nil {
 		return "", err
 	}
 	return template.HTML(b.String()), nil
@@ -137,13 +221,17 @@ var funcs = template.FuncMap{
 		}
 		return (time.Duration(*s) * time.Second).Round(time.Second).String()
 	},
-	"osmChangeset": func(id int64) string { return fmt.Sprintf("https://www.openstreetmap.org/changeset/%d", id) },
+	"osmChangeset": osmChangesetURL,
 	"achavi":       func(id int64) string { return fmt.Sprintf("https://overpass-api.de/achavi/?changeset=%d", id) },
 	"osmcha":       func(id int64) string { return fmt.Sprintf("https://osmcha.org/changesets/%d", id) },
 	"josm":         josmURL,
 	"osmUser":      func(name string) string { return "https://www.openstreetmap.org/user/" + url.PathEscape(name) },
 	"userHref":     func(name string, uid int64) string { return userPage(name, uid, 1) },
 	"labelHref":    func(l string) string { return labelFile(l) },
+}
+
+func osmChangesetURL(id int64) string {
+	return fmt.Sprintf("https://www.openstreetmap.org/changeset/%d", id)
 }
 
 func km(m float64) string { return strconv.FormatFloat(m/1000, 'f', 2, 64) }
@@ -215,6 +303,10 @@ type commentView struct {
 }
 
 type csView struct {
+	Parts        *entryParts // the entry's parts, rendered once (renderParts)
+	Editor       string      // truncated
+	Comment      string      // truncated
+	OSMHref      string      // the changeset on openstreetmap.org
 	Card         *userCard
 	RegionLinks  []linkView // the region pages of the regions it is in
 	Discussion   []commentView
@@ -243,6 +335,7 @@ type reasonView struct {
 
 type labelView struct {
 	Name, Href, Source, Description, Rule string
+	ByFilter, ByAnalysis                  bool // Source is "filter", "analyse"
 	Sentences                             []sentence
 }
 
@@ -264,6 +357,7 @@ type tagCount struct {
 
 type elemView struct {
 	Action, Type, Label, Href, Anchor string
+	Title                             string // "node 12 v3"
 	ID                                int64
 	Version                           int
 	Rows                              []diffRow
@@ -305,7 +399,8 @@ func osmElementURL(typ string, id int64) string {
 }
 
 func newCSView(r *row, e *Entry, doc *docView) *csView {
-	v := &csView{E: e, ClosedAt: r.ClosedAt, JSONHref: changesetJSON(r.ID), MapData: &mapData{Type: "FeatureCollection", Features: []mapFeature{}, BBox: e.BBox}}
+	v := &csView{E: e, ClosedAt: r.ClosedAt, JSONHref: changesetJSON(r.ID), MapData: &mapData{Type: "FeatureCollection", Features: []mapFeature{}, BBox: e.BBox},
+		Editor: truncate(e.Editor, 200), Comment: truncate(e.Comment, 1000), OSMHref: osmChangesetURL(e.ID)}
 	if r.State == "failed" {
 		v.Failed = r.Error
 		if v.Failed == "" {
@@ -320,13 +415,16 @@ func newCSView(r *row, e *Entry, doc *docView) *csView {
 	}
 	ix := newElemIndex(doc)
 	for _, l := range r.Labels {
-		lv := labelView{Name: l.Label, Href: labelFile(l.Label), Source: l.Source}
+		lv := labelView{Name: truncate(l.Label, 80), Href: labelFile(l.Label), Source: l.Source, ByFilter: l.Source == "filter", ByAnalysis: l.Source == "analyse"}
 		lv.Description, lv.Rule, lv.Sentences = labelSentences(l.Evidence, ix)
+		for i := range lv.Sentences {
+			lv.Sentences[i] = lv.Sentences[i].compact()
+		}
 		v.Labels = append(v.Labels, lv)
 	}
 	if doc == nil {
 		for _, c := range r.Reasons {
-			v.Reasons = append(v.Reasons, reasonView{Code: c, Name: reasonName(c)})
+			v.Reasons = append(v.Reasons, reasonView{Code: truncate(c, 80), Name: truncate(reasonName(c), 80)})
 		}
 		return v
 	}
@@ -337,7 +435,7 @@ func newCSView(r *row, e *Entry, doc *docView) *csView {
 		}
 	}
 	for _, rs := range doc.Reasons {
-		v.Reasons = append(v.Reasons, reasonView{Code: rs.Code, Name: reasonName(rs.Code), Text: rs.Text, Sentence: reasonSentence(rs, ix, r.User)})
+		v.Reasons = append(v.Reasons, reasonView{Code: truncate(rs.Code, 80), Name: truncate(reasonName(rs.Code), 80), Text: rs.Text, Sentence: reasonSentence(rs, ix, r.User).compact()})
 	}
 	keys := sortedKeys(doc.LengthM)
 	sort.SliceStable(keys, func(i, j int) bool {
@@ -373,7 +471,8 @@ func newCSView(r *row, e *Entry, doc *docView) *csView {
 		rows := diffRows(el)
 		if i < maxElements {
 			ev := elemView{Action: el.Action, Type: el.Type, ID: el.ID, Version: el.Version, Label: truncate(el.Label, 200),
-				Href: osmElementURL(el.Type, el.ID), Anchor: elemAnchor(el.Type, el.ID), Open: len(doc.Elements) <= 20}
+				Href: osmElementURL(el.Type, el.ID), Anchor: elemAnchor(el.Type, el.ID), Open: len(doc.Elements) <= 20,
+				Title: el.Type + " " + strconv.FormatInt(el.ID, 10) + " v" + strconv.Itoa(el.Version)}
 			for _, r := range rows {
 				ev.Rows = append(ev.Rows, diffRow{Class: r.Class, K: truncate(r.K, 200), Old: truncate(r.Old, 500), New: truncate(r.New, 500)})
 			}

@@ -30,10 +30,15 @@ func BenchmarkRenderChangeset(b *testing.B) {
 			b.Fatal(err)
 		}
 		e := newEntry(r, doc)
-		if _, err := tpl.renderEntry(e); err != nil {
+		parts, err := tpl.renderParts(e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tpl.renderEntry(e, parts); err != nil {
 			b.Fatal(err)
 		}
 		v := newCSView(r, e, doc)
+		v.Parts = parts
 		var buf bytes.Buffer
 		if err := tpl.render(&buf, "changeset", &page{Site: p.site, Root: "../", Title: "x", Map: true, Body: v, Feeds: p.entryFeeds(e)}); err != nil {
 			b.Fatal(err)
@@ -61,7 +66,11 @@ func BenchmarkRenderEntry(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := tpl.renderEntry(e); err != nil {
+		parts, err := tpl.renderParts(e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tpl.renderEntry(e, parts); err != nil {
 			b.Fatal(err)
 		}
 	}

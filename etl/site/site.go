@@ -548,7 +548,11 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 		}
 	}
 	e.InRegions = p.inRegions(e)
-	h, err := p.tpl.renderEntry(e)
+	parts, err := p.tpl.renderParts(e)
+	if err != nil {
+		return nil, fmt.Errorf("publish: changeset %d: %w", r.ID, err)
+	}
+	h, err := p.tpl.renderEntry(e, parts)
 	if err != nil {
 		return nil, fmt.Errorf("publish: changeset %d: %w", r.ID, err)
 	}
@@ -557,6 +561,7 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 	e.Sum = r.Sum
 	e.Version = r.Version
 	v := newCSView(r, e, doc)
+	v.Parts = parts
 	v.Card = p.card(r.User, r.UID, r.Time) // the account's age at the time of the edit
 	for _, g := range e.InRegions {
 		v.RegionLinks = append(v.RegionLinks, linkView{Text: g, Href: regionFile(g), Local: true})
