@@ -151,7 +151,9 @@ func maxRSS() float64 {
 // targets are ≤ 60 s and ≤ 1 GiB RSS), then incremental publishes after 50 changed (target ≤ 1 s),
 // at least three (b.N when more), so that -benchtime 1x seeds once and still gives a median. It
 // reports full-s, incr-s (the median), their CPU (full-cpu-s, incr-cpu-s: user+system, which
-// varies much less than wall time on a shared machine) and peak-rss-MiB. Run it alone: the RSS
+// varies much less than wall time on a shared machine; full-user-s and full-sys-s apart: the
+// system time of creating 300,000 files depends on what else the machine deleted lately) and
+// peak-rss-MiB. Run it alone: the RSS
 // is the test process's peak.
 //
 //	OSMTRACK_BENCH_CHANGESETS=150000 go test -run '^$' -bench PublishScale -benchtime 1x ./etl/site/
@@ -211,6 +213,8 @@ func BenchmarkPublishScale(b *testing.B) {
 	sort.Float64s(incrCPU)
 	b.ReportMetric(full.Seconds(), "full-s")
 	b.ReportMetric(c1[0]+c1[1]-c0[0]-c0[1], "full-cpu-s")
+	b.ReportMetric(c1[0]-c0[0], "full-user-s")
+	b.ReportMetric(c1[1]-c0[1], "full-sys-s")
 	b.ReportMetric(incr[len(incr)/2].Seconds(), "incr-s")
 	b.ReportMetric(incrCPU[len(incrCPU)/2], "incr-cpu-s")
 	b.ReportMetric(maxRSS()/(1<<20), "peak-rss-MiB")

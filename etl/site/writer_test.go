@@ -41,3 +41,42 @@ func TestWriteNewReplacesLinkWithoutTouchingIt(t *testing.T) {
 		t.Errorf("files left: %v", es)
 	}
 }
+
+// writeFile creates a file that is not there in place and replaces one that is by a rename,
+// never writing through it (a reader may have it open, or it is a hard link elsewhere).
+func TestWriteFileCreatesNewReplacesExisting(t *testing.T) {
+	out := t.TempDir()
+	b, err := newBuilder(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(b.dir, "changesets", "1.html")
+	if err := b.writeFile("changesets/1.html", []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "first" {
+		t.Fatalf("new file = %q", got)
+	}
+	other := filepath.Join(out, "elsewhere")
+	if err := os.Link(p, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.writeFile("changesets/1.html", []byte("second")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "second" {
+		t.Errorf("replaced file = %q", got)
+	}
+	if got, _ := os.ReadFile(other); string(got) != "first" {
+		t.Errorf("the old file was written through: %q", got)
+	}
+	if created, err := createNew(p, []byte("third")); created || err != nil {
+		t.Errorf("createNew over an existing file: created %v, err %v", created, err)
+	}
+	if es, _ := os.ReadDir(filepath.Dir(p)); len(es) != 1 {
+		t.Errorf("files left: %v", es)
+	}
+	if _, err := createNew(filepath.Join(out, "missing", "x"), nil); err == nil {
+		t.Error("createNew into a missing folder: no error")
+	}
+}
