@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/osmtrack/osmtrack/etl/analysis"
@@ -34,12 +35,16 @@ type page struct {
 	Root  string
 	Title string
 	Feeds []feedLink
-	Map   bool
-	Body  any
+	// FeedHTML is Feeds rendered ("feedhead", "feedsub"); render sets it.
+	FeedHTML feedLinksHTML
+	Map      bool
+	Body     any
 	// Scripts are a page's own scripts (paths under the site root), after site.js and before
 	// Leaflet and map.js.
 	Scripts []string
 }
+
+type feedLinksHTML struct{ Head, Subscribe template.HTML }
 
 type feedLink struct {
 	Title string
@@ -56,10 +61,67 @@ type templates struct {
 	pages map[string]*template.Template // each kind's "layout", looked up once
 	entry *template.Template            // "entry", looked up once
 	// parts are "user", "badges", "counts" and "links" of the entry's set, in the order of
-	// entryParts' fields.
-	parts [4]*template.Template
+	// entryParts' fields; feedHead and feedSub render a page's feeds.
+	parts             [4]*template.Template
+	feedHead, feedSub *template.Template
+	// frags keeps fragments by the values they were rendered from (fragCache).
+	frags fragCache
 	hash  uint64
 }
+
+// fragCache keeps small fragments html/template rendered, by a key that encodes every value
+// the fragment was rendered from: a user's links, a set of badges, the feed links of a user
+// and labels recur on thousands of pages, and each costs html/template a dozen reflective
+// calls to render again. The same values give the same bytes, inserted in the same context.
+type fragCache struct {
+	mu sync.Mutex
+	m  map[string]template.HTML
+}
+
+// fragCacheMax bounds the cache (a few MB); when full it starts over.
+const fragCacheMax = 50000
+
+// get returns the fragment of key, rendering t with data when it is not kept.
+func (c *fragCache) get(key string, t *template.Template, data any) (template.HTML, error) {
+	c.mu.Lock()
+	h, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return h, nil
+	}
+	b := getBuf()
+	defer putBuf(b)
+	if err := t.Execute(b, data); err != nil {
+		return "", err
+	}
+	h = template.HTML(b.String())
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= fragCacheMax {
+		c.m = map[string]template.HTML{}
+	}
+	c.m[key] = h
+	c.mu.Unlock()
+	return h, nil
+}
+
+// fragKey builds a cache key: a kind, then each value with its length (no separator a value
+// could contain can make two different lists one key).
+type fragKey struct{ b []byte }
+
+func newFragKey(kind string) *fragKey { return &fragKey{b: append(make([]byte, 0, 128), kind...)} }
+
+func (k *fragKey) str(s string) *fragKey {
+	k.b = strconv.AppendInt(append(k.b, 0), int64(len(s)), 10)
+	k.b = append(append(k.b, ':'), s...)
+	return k
+}
+
+func (k *fragKey) num(n int64) *fragKey {
+	k.b = strconv.AppendInt(append(k.b, 0), n, 10)
+	return k
+}
+
+func (k *fragKey) String() string { return string(k.b) }
 
 var pageKinds = []string{"list", "changeset", "stats", "status", "map", "labels", "feeds", "review"}
 
@@ -109,6 +171,9 @@ func loadTemplates() (*templates, error) {
 			return nil, fmt.Errorf("template partials.html: no %s", name)
 		}
 	}
+	if t.feedHead, t.feedSub = e.Lookup("feedhead"), e.Lookup("feedsub"); t.feedHead == nil || t.feedSub == nil {
+		return nil, fmt.Errorf("template layout.html: no feedhead or feedsub")
+	}
 	t.hash = hashBytes(all.Bytes())
 	return t, nil
 }
@@ -117,6 +182,20 @@ func (t *templates) render(w io.Writer, kind string, p *page) error {
 	l, ok := t.pages[kind]
 	if !ok {
 		return fmt.Errorf("no template %q", kind)
+	}
+	if len(p.Feeds) > 0 {
+		k := newFragKey("feeds")
+		for _, f := range p.Feeds {
+			k.str(f.Title).str(f.Href).str(f.Type)
+		}
+		key := k.String()
+		var err error
+		if p.FeedHTML.Head, err = t.frags.get("head"+key, t.feedHead, p.Feeds); err != nil {
+			return err
+		}
+		if p.FeedHTML.Subscribe, err = t.frags.get("sub"+key, t.feedSub, p.Feeds); err != nil {
+			return err
+		}
 	}
 	return l.Execute(w, p)
 }
@@ -173,18 +252,43 @@ func newBadgesView(e *Entry) badgesView {
 // renderParts renders the entry's parts (renderEntry and the changeset page use them).
 func (t *templates) renderParts(e *Entry) (*entryParts, error) {
 	p := &entryParts{}
+	var err error
+	if p.User, err = t.frags.get(newFragKey("user").str(e.User).num(e.UID).String(), t.parts[0], e); err != nil {
+		return nil, err
+	}
+	bv := newBadgesView(e)
+	k := newFragKey("badges").str(bv.ReviewedBy).str(bv.ReviewedText).num(int64(len(bv.Status)))
+	for _, s := range bv.Status {
+		k.str(s.Class).str(s.Text).str(s.Title)
+	}
+	k.num(int64(len(bv.Labels)))
+	for _, l := range bv.Labels {
+		k.str(l.Text).str(l.Href)
+	}
+	for _, r := range bv.Reasons {
+		k.str(r.Code).str(r.Name)
+	}
+	if p.Badges, err = t.frags.get(k.String(), t.parts[1], bv); err != nil {
+		return nil, err
+	}
+	k = newFragKey("counts")
+	for _, n := range e.Totals {
+		k.num(int64(n))
+	}
+	if e.HasTypes {
+		for _, c := range e.Counts {
+			k.num(int64(c[0])).num(int64(c[1])).num(int64(c[2]))
+		}
+	}
+	if p.Counts, err = t.frags.get(k.String(), t.parts[2], e); err != nil {
+		return nil, err
+	}
 	b := getBuf()
 	defer putBuf(b)
-	for i, x := range []struct {
-		dst *template.HTML
-		v   any
-	}{{&p.User, e}, {&p.Badges, newBadgesView(e)}, {&p.Counts, e}, {&p.Links, newLinksView(e)}} {
-		b.Reset()
-		if err := t.parts[i].Execute(b, x.v); err != nil {
-			return nil, err
-		}
-		*x.dst = template.HTML(b.String())
+	if err := t.parts[3].Execute(b, newLinksView(e)); err != nil {
+		return nil, err
 	}
+	p.Links = template.HTML(b.String())
 	return p, nil
 }
 
