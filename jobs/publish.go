@@ -46,6 +46,9 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(site.MemoryLimit)
 	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(site.GCPercent)
+	}
 	a, err := openApp(ctx, *configPath, "publish")
 	if err != nil {
 		return err

@@ -159,8 +159,9 @@ func maxRSS() float64 {
 //	OSMTRACK_BENCH_CHANGESETS=150000 go test -run '^$' -bench PublishScale -benchtime 1x ./etl/site/
 func BenchmarkPublishScale(b *testing.B) {
 	n := benchSize(b, 20000)
-	// The heap limit `osmtrack publish` sets (jobs/publish.go).
+	// The heap limit and GC target `osmtrack publish` sets (jobs/publish.go).
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(MemoryLimit))
+	defer debug.SetGCPercent(debug.SetGCPercent(GCPercent))
 	db := dbtest.PG(b)
 	seedMany(b, db.Pool, n)
 	out := filepath.Join(b.TempDir(), "site")

@@ -102,6 +102,14 @@ type Phase struct {
 // htmlStore) and its state in memory; the target is a peak RSS of at most 1 GiB.
 const MemoryLimit = 768 << 20
 
+// GCPercent is the garbage collector's target (GOGC) that `osmtrack publish` sets when GOGC is
+// not set: a full publish allocates about 100 kB per changeset page (html/template, the
+// analysis document) while what stays live grows slowly, so collecting every time the heap
+// doubled marked the live heap again and again. With 400 the heap grows to five times what is
+// live, and MemoryLimit still bounds it: near the limit the collector runs as often as needed.
+// At 50,000 changesets: full-cpu-s 44.6 s with 100, 35.9 s with 300.
+const GCPercent = 400
+
 // ErrNoLeaflet means Leaflet's files were not found.
 var ErrNoLeaflet = errors.New("leaflet not found: run `npm ci` in site/ (scripts/install.sh node) or set publish.leaflet_dir")
 
