@@ -64,6 +64,7 @@ type templates struct {
 	// entryParts' fields; feedHead and feedSub render a page's feeds.
 	parts             [4]*template.Template
 	feedHead, feedSub *template.Template
+	usercard          *template.Template
 	// frags keeps fragments by the values they were rendered from (fragCache).
 	frags fragCache
 	hash  uint64
@@ -174,6 +175,9 @@ func loadTemplates() (*templates, error) {
 	if t.feedHead, t.feedSub = e.Lookup("feedhead"), e.Lookup("feedsub"); t.feedHead == nil || t.feedSub == nil {
 		return nil, fmt.Errorf("template layout.html: no feedhead or feedsub")
 	}
+	if t.usercard = e.Lookup("usercard"); t.usercard == nil {
+		return nil, fmt.Errorf("template partials.html: no usercard")
+	}
 	t.hash = hashBytes(all.Bytes())
 	return t, nil
 }
@@ -253,7 +257,7 @@ func newBadgesView(e *Entry) badgesView {
 func (t *templates) renderParts(e *Entry) (*entryParts, error) {
 	p := &entryParts{}
 	var err error
-	if p.User, err = t.frags.get(newFragKey("user").str(e.User).num(e.UID).String(), t.parts[0], e); err != nil {
+	if p.User, err = t.userHTML(e.User, e.UID); err != nil {
 		return nil, err
 	}
 	bv := newBadgesView(e)
@@ -290,6 +294,49 @@ func (t *templates) renderParts(e *Entry) (*entryParts, error) {
 	}
 	p.Links = template.HTML(b.String())
 	return p, nil
+}
+
+// userRef is what the "user" partial reads.
+type userRef struct {
+	User string
+	UID  int64
+}
+
+// userHTML is the "user" partial of a user (fragCache).
+func (t *templates) userHTML(user string, uid int64) (template.HTML, error) {
+	return t.frags.get(newFragKey("user").str(user).num(uid).String(), t.parts[0], userRef{user, uid})
+}
+
+// cacheFragments renders the changeset page's user card and the users of its discussion and
+// of the elements it changed through fragCache (the same user on many pages).
+func (t *templates) cacheFragments(v *csView) error {
+	var err error
+	for i := range v.OtherUsers {
+		u := &v.OtherUsers[i]
+		if u.UserHTML, err = t.userHTML(u.User, u.UID); err != nil {
+			return err
+		}
+	}
+	for i := range v.Discussion {
+		c := &v.Discussion[i]
+		if c.UserHTML, err = t.userHTML(c.User, c.UID); err != nil {
+			return err
+		}
+	}
+	if c := v.Card; c != nil {
+		k := newFragKey("usercard").str(c.User).str(c.PageHref).str(c.ProfileHref).str(c.HDYCHref).str(c.OSMChaHref)
+		k.str(c.Age).str(c.Created).str(c.AsOf).str(c.FirstHere)
+		for _, n := range []int{c.Changesets, c.BlocksReceived, c.BlocksActive, c.SeenHere, c.FlaggedHere} {
+			k.num(int64(n))
+		}
+		for _, b := range []bool{c.Known, c.HasHere} {
+			k.num(map[bool]int64{false: 0, true: 1}[b])
+		}
+		if v.CardHTML, err = t.frags.get(k.String(), t.usercard, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // renderEntry renders the entry as the lists show it, with its parts (renderParts).
@@ -401,6 +448,7 @@ func level0URL(id int64) string { return fmt.Sprintf("https://level0.osmz.ru/?ur
 type commentView struct {
 	User     string
 	UID      int64
+	UserHTML template.HTML // the "user" partial (cacheFragments)
 	Time     time.Time
 	Text     string
 	Reviewer bool
@@ -412,7 +460,8 @@ type csView struct {
 	Comment      string      // truncated
 	OSMHref      string      // the changeset on openstreetmap.org
 	Card         *userCard
-	RegionLinks  []linkView // the region pages of the regions it is in
+	CardHTML     template.HTML // Card rendered (cacheFragments)
+	RegionLinks  []linkView    // the region pages of the regions it is in
 	Discussion   []commentView
 	E            *Entry
 	ClosedAt     *time.Time
@@ -451,6 +500,7 @@ type lengthView struct {
 type otherUser struct {
 	User              string
 	UID               int64
+	UserHTML          template.HTML // the "user" partial (cacheFragments)
 	Modified, Deleted int
 }
 

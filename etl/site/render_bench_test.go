@@ -39,6 +39,9 @@ func BenchmarkRenderChangeset(b *testing.B) {
 		}
 		v := newCSView(r, e, doc)
 		v.Parts = parts
+		if err := tpl.cacheFragments(v); err != nil {
+			b.Fatal(err)
+		}
 		var buf bytes.Buffer
 		if err := tpl.render(&buf, "changeset", &page{Site: p.site, Root: "../", Title: "x", Map: true, Body: v, Feeds: p.entryFeeds(e)}); err != nil {
 			b.Fatal(err)

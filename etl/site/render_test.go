@@ -1,6 +1,8 @@
 package site
 
 import (
+	"fmt"
+	"html/template"
 	"strings"
 	"testing"
 )
@@ -53,6 +55,41 @@ func TestRenderPartsCachedPerValue(t *testing.T) {
 			}
 			if strings.Contains(all, "<b>") {
 				t.Errorf("entry %d: markup not escaped: %s", c.e.ID, all)
+			}
+		}
+	}
+}
+
+// The changeset page's user card and users are each their own: two cards of one user that
+// differ in one value, two users of one name.
+func TestCacheFragmentsPerValue(t *testing.T) {
+	tpl, err := getTemplates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 2; round++ {
+		for _, c := range []struct {
+			v    *csView
+			want string
+		}{
+			{&csView{Card: &userCard{User: "anna", Known: true, Age: "3 days", Created: "2026-11-27"}}, "3 days"},
+			{&csView{Card: &userCard{User: "anna", Known: true, Age: "4 days", Created: "2026-11-27"}}, "4 days"},
+			{&csView{Card: &userCard{User: "anna", Known: true, Age: "4 days", Created: "2026-11-27", BlocksActive: 1}}, "1 active"},
+		} {
+			if err := tpl.cacheFragments(c.v); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(c.v.CardHTML), c.want) {
+				t.Errorf("round %d: card without %q: %s", round, c.want, c.v.CardHTML)
+			}
+		}
+		v := &csView{OtherUsers: []otherUser{{User: "bob", UID: 1}, {User: "bob", UID: 2}}, Discussion: []commentView{{User: "bob", UID: 3}}}
+		if err := tpl.cacheFragments(v); err != nil {
+			t.Fatal(err)
+		}
+		for i, h := range []template.HTML{v.OtherUsers[0].UserHTML, v.OtherUsers[1].UserHTML, v.Discussion[0].UserHTML} {
+			if want := fmt.Sprintf(`href="users/%d.html"`, i+1); !strings.Contains(string(h), want) {
+				t.Errorf("round %d: user %d without %s: %s", round, i, want, h)
 			}
 		}
 	}

@@ -587,6 +587,9 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 	if r.Doc == nil {
 		v.JSONHref = ""
 	}
+	if err := p.tpl.cacheFragments(v); err != nil {
+		return nil, fmt.Errorf("publish: changeset %d: %w", r.ID, err)
+	}
 	rel := changesetFile(r.ID)
 	pg := &page{Site: p.site, Root: rootFrom(rel), Title: fmt.Sprintf("Changeset %d", r.ID), Map: true, Body: v,
 		Feeds: p.entryFeeds(e)}
