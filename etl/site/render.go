@@ -65,9 +65,11 @@ type templates struct {
 	parts             [4]*template.Template
 	feedHead, feedSub *template.Template
 	usercard          *template.Template
-	// frags keeps fragments by the values they were rendered from (fragCache).
-	frags fragCache
-	hash  uint64
+	rowTpl            map[string]*template.Template // "tagrow", "lenrow", "sumrow", "diffrow"
+	// frags keeps fragments by the values they were rendered from (fragCache); rows the
+	// changeset page's table rows (many, some rare: they do not push the others out).
+	frags, rows fragCache
+	hash        uint64
 }
 
 // fragCache keeps small fragments html/template rendered, by a key that encodes every value
@@ -177,6 +179,12 @@ func loadTemplates() (*templates, error) {
 	}
 	if t.usercard = e.Lookup("usercard"); t.usercard == nil {
 		return nil, fmt.Errorf("template partials.html: no usercard")
+	}
+	t.rowTpl = map[string]*template.Template{}
+	for _, name := range []string{"tagrow", "lenrow", "sumrow", "diffrow"} {
+		if t.rowTpl[name] = e.Lookup(name); t.rowTpl[name] == nil {
+			return nil, fmt.Errorf("template partials.html: no %s", name)
+		}
 	}
 	t.hash = hashBytes(all.Bytes())
 	return t, nil
@@ -307,10 +315,52 @@ func (t *templates) userHTML(user string, uid int64) (template.HTML, error) {
 	return t.frags.get(newFragKey("user").str(user).num(uid).String(), t.parts[0], userRef{user, uid})
 }
 
-// cacheFragments renders the changeset page's user card and the users of its discussion and
-// of the elements it changed through fragCache (the same user on many pages).
+// rowsHTML renders n table rows with the template name, row i from item(i) and keyed by
+// key(k, i), each through the rows' fragCache, and joins them (each row is a complete <tr>
+// element: joined they stay where an element's content goes).
+func (t *templates) rowsHTML(name string, n int, key func(k *fragKey, i int), item func(i int) any) (template.HTML, error) {
+	var sb strings.Builder
+	for i := 0; i < n; i++ {
+		k := newFragKey(name)
+		key(k, i)
+		h, err := t.rows.get(k.String(), t.rowTpl[name], item(i))
+		if err != nil {
+			return "", err
+		}
+		sb.WriteString(string(h))
+	}
+	return template.HTML(sb.String()), nil
+}
+
+// cacheFragments renders the changeset page's user card, the users of its discussion and of
+// the elements it changed, and the rows of its tables through fragCache (the same user, tag
+// or tag change on many pages).
 func (t *templates) cacheFragments(v *csView) error {
 	var err error
+	if v.TagsHTML, err = t.rowsHTML("tagrow", len(v.Tags), func(k *fragKey, i int) { k.str(v.Tags[i].K).str(v.Tags[i].V) },
+		func(i int) any { return v.Tags[i] }); err != nil {
+		return err
+	}
+	if v.LengthsHTML, err = t.rowsHTML("lenrow", len(v.Lengths), func(k *fragKey, i int) {
+		l := v.Lengths[i]
+		k.str(l.Key).str(l.Created).str(l.Deleted).str(l.Modified)
+	}, func(i int) any { return v.Lengths[i] }); err != nil {
+		return err
+	}
+	if v.TagSummaryHTML, err = t.rowsHTML("sumrow", len(v.TagSummary), func(k *fragKey, i int) {
+		c := v.TagSummary[i]
+		k.str(c.Class).str(c.Text).num(int64(c.N))
+	}, func(i int) any { return v.TagSummary[i] }); err != nil {
+		return err
+	}
+	for j := range v.Elements {
+		rows := v.Elements[j].Rows
+		if v.Elements[j].RowsHTML, err = t.rowsHTML("diffrow", len(rows), func(k *fragKey, i int) {
+			k.str(rows[i].Class).str(rows[i].K).str(rows[i].Old).str(rows[i].New)
+		}, func(i int) any { return rows[i] }); err != nil {
+			return err
+		}
+	}
 	for i := range v.OtherUsers {
 		u := &v.OtherUsers[i]
 		if u.UserHTML, err = t.userHTML(u.User, u.UID); err != nil {
@@ -455,28 +505,31 @@ type commentView struct {
 }
 
 type csView struct {
-	Parts        *entryParts // the entry's parts, rendered once (renderParts)
-	Editor       string      // truncated
-	Comment      string      // truncated
-	OSMHref      string      // the changeset on openstreetmap.org
-	Card         *userCard
-	CardHTML     template.HTML // Card rendered (cacheFragments)
-	RegionLinks  []linkView    // the region pages of the regions it is in
-	Discussion   []commentView
-	E            *Entry
-	ClosedAt     *time.Time
-	JSONHref     string
-	MapData      *mapData
-	Failed       string
-	Incomplete   string
-	Reasons      []reasonView
-	Labels       []labelView
-	Tags         []kv
-	Lengths      []lengthView
-	OtherUsers   []otherUser
-	TagSummary   []tagCount
-	Elements     []elemView
-	MoreElements int
+	Parts       *entryParts // the entry's parts, rendered once (renderParts)
+	Editor      string      // truncated
+	Comment     string      // truncated
+	OSMHref     string      // the changeset on openstreetmap.org
+	Card        *userCard
+	CardHTML    template.HTML // Card rendered (cacheFragments)
+	RegionLinks []linkView    // the region pages of the regions it is in
+	Discussion  []commentView
+	E           *Entry
+	ClosedAt    *time.Time
+	JSONHref    string
+	MapData     *mapData
+	Failed      string
+	Incomplete  string
+	Reasons     []reasonView
+	Labels      []labelView
+	Tags        []kv
+	// TagsHTML, LengthsHTML and TagSummaryHTML are the rows of Tags, Lengths and TagSummary
+	// (cacheFragments).
+	TagsHTML, LengthsHTML, TagSummaryHTML template.HTML
+	Lengths                               []lengthView
+	OtherUsers                            []otherUser
+	TagSummary                            []tagCount
+	Elements                              []elemView
+	MoreElements                          int
 }
 
 type kv struct{ K, V string }
@@ -515,6 +568,7 @@ type elemView struct {
 	ID                                int64
 	Version                           int
 	Rows                              []diffRow
+	RowsHTML                          template.HTML // Rows rendered (cacheFragments)
 	Notes                             []string
 	Open                              bool
 }

@@ -83,9 +83,26 @@ func TestCacheFragmentsPerValue(t *testing.T) {
 				t.Errorf("round %d: card without %q: %s", round, c.want, c.v.CardHTML)
 			}
 		}
-		v := &csView{OtherUsers: []otherUser{{User: "bob", UID: 1}, {User: "bob", UID: 2}}, Discussion: []commentView{{User: "bob", UID: 3}}}
+		v := &csView{OtherUsers: []otherUser{{User: "bob", UID: 1}, {User: "bob", UID: 2}}, Discussion: []commentView{{User: "bob", UID: 3}},
+			Tags:    []kv{{"source", "survey"}, {"source:date", "<2026>"}},
+			Lengths: []lengthView{{Key: "highway=track", Created: "1.00"}, {Key: "highway=track", Created: "1.01"}},
+			Elements: []elemView{{Rows: []diffRow{{Class: "added", K: "name", New: "A"}}}, {Rows: []diffRow{{Class: "added", K: "name", New: "B"},
+				{Class: "removed", K: "name", Old: "A"}}}}}
 		if err := tpl.cacheFragments(v); err != nil {
 			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			got  template.HTML
+			want string
+		}{
+			{v.TagsHTML, `<tr><th><bdi>source</bdi></th><td><bdi>survey</bdi></td></tr><tr><th><bdi>source:date</bdi></th><td><bdi>&lt;2026&gt;</bdi></td></tr>`},
+			{v.LengthsHTML, `<td>1.00</td><td></td><td></td></tr><tr><th><bdi>highway=track</bdi></th><td>1.01</td>`},
+			{v.Elements[0].RowsHTML, `<tr class="added"><th><bdi>name</bdi></th><td><bdi></bdi></td><td><bdi>A</bdi></td></tr>`},
+			{v.Elements[1].RowsHTML, `<tr class="added"><th><bdi>name</bdi></th><td><bdi></bdi></td><td><bdi>B</bdi></td></tr><tr class="removed"><th><bdi>name</bdi></th><td><bdi>A</bdi></td><td><bdi></bdi></td></tr>`},
+		} {
+			if !strings.Contains(string(c.got), c.want) {
+				t.Errorf("round %d: rows %s, want %s", round, c.got, c.want)
+			}
 		}
 		for i, h := range []template.HTML{v.OtherUsers[0].UserHTML, v.OtherUsers[1].UserHTML, v.Discussion[0].UserHTML} {
 			if want := fmt.Sprintf(`href="users/%d.html"`, i+1); !strings.Contains(string(h), want) {
