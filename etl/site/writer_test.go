@@ -80,3 +80,26 @@ func TestWriteFileCreatesNewReplacesExisting(t *testing.T) {
 		t.Error("createNew into a missing folder: no error")
 	}
 }
+
+// A tree that is empty (or missing) when the run begins is fresh: a full run into it does not
+// sweep it. One with anything in it is not.
+func TestBuilderFresh(t *testing.T) {
+	out := t.TempDir()
+	for i, c := range []struct {
+		before func()
+		fresh  bool
+	}{
+		{func() {}, true},
+		{func() { os.MkdirAll(filepath.Join(out, treeDir), 0o755) }, true},
+		{func() { os.WriteFile(filepath.Join(out, treeDir, ".publish-tmp-1-x.html"), nil, 0o644) }, false},
+	} {
+		c.before()
+		b, err := newBuilder(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.fresh != c.fresh {
+			t.Errorf("case %d: fresh %v, want %v", i, b.fresh, c.fresh)
+		}
+	}
+}
