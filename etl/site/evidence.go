@@ -80,8 +80,12 @@ func reasonName(code string) string {
 
 // humanKey turns a snake_case or kebab-case key into words.
 func humanKey(k string) string {
-	return strings.TrimSpace(strings.NewReplacer("_", " ", "-", " ").Replace(k))
+	return strings.TrimSpace(keySpaces.Replace(k))
 }
+
+// keySpaces replaces a key's underscores and hyphens by spaces (built once: a Replacer
+// builds its tables on first use, which was most of humanKey's time).
+var keySpaces = strings.NewReplacer("_", " ", "-", " ")
 
 // Units by key suffix; the value is converted for display.
 func fmtValue(key string, v any) (string, bool) {

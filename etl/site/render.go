@@ -220,15 +220,19 @@ type entryParts struct {
 	User, Badges, Counts, Links template.HTML
 }
 
-// entryView is what the "entry" template renders: the entry, its parts, and the strings the
-// template shows computed here (each function call in a template costs a reflective call;
-// html/template escapes the strings all the same).
+// entryView is what the "entry" template renders: the entry's fields it shows, its parts, and
+// the strings the template shows computed here (each function call in a template costs a
+// reflective call; html/template escapes the strings all the same). It does not embed the
+// Entry: text/template looks a field up by name on every access, and through an embedded
+// struct that is reflect's slow breadth-first search (FieldByNameFunc).
 type entryView struct {
-	*Entry
-	Parts           *entryParts
-	Editor, Comment string // truncated
-	ReasonsTitle    string // "2 reasons to look"
-	Reasons         []reasonLine
+	ID                int64
+	Thumb             Thumb
+	TimeISO, TimeText string
+	Parts             *entryParts
+	Editor, Comment   string // truncated
+	ReasonsTitle      string // "2 reasons to look"
+	Reasons           []reasonLine
 }
 
 type reasonLine struct{ Name, Text string }
@@ -391,7 +395,8 @@ func (t *templates) cacheFragments(v *csView) error {
 
 // renderEntry renders the entry as the lists show it, with its parts (renderParts).
 func (t *templates) renderEntry(e *Entry, parts *entryParts) (template.HTML, error) {
-	v := entryView{Entry: e, Parts: parts, Editor: truncate(e.Editor, 60), Comment: truncate(e.Comment, 300)}
+	v := entryView{ID: e.ID, Thumb: e.Thumb, TimeISO: e.TimeISO, TimeText: e.TimeText, Parts: parts,
+		Editor: truncate(e.Editor, 60), Comment: truncate(e.Comment, 300)}
 	if n := len(e.Reasons); n > 0 {
 		v.ReasonsTitle = fmt.Sprintf("%d reason%s to look", n, map[bool]string{false: "", true: "s"}[n > 1])
 		v.Reasons = make([]reasonLine, n)
