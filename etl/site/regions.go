@@ -78,10 +78,9 @@ func (p *publisher) renderRegionPages(all []*Entry, feeds []feedLink) ([]dayLink
 			m.MapData.Features = append(m.MapData.Features, mapFeature{Type: "Feature",
 				Geometry: json.RawMessage(fmt.Sprintf(`{"type":"Point","coordinates":[%.6f,%.6f]}`, (bb[0]+bb[2])/2, (bb[1]+bb[3])/2)), Properties: pr})
 		}
-		p.nextMap = m
 		intro := fmt.Sprintf("%d changesets in the last %d days in this region, %d with a reason to look (listed first, most severe first; red on the map).", len(es), p.pc.Days, len(flagged))
 		if err := p.listPages("region", es, func(n int) string { return regionPage(name, n) }, "Region: "+isolate(truncate(name, 200)), feeds, intro,
-			[]linkView{{Text: "Review queue filtered by this region", Href: reviewHref("region", name), Local: true}}); err != nil {
+			[]linkView{{Text: "Review queue filtered by this region", Href: reviewHref("region", name), Local: true}}, listTop{rmap: m}); err != nil {
 			return nil, err
 		}
 		links = append(links, dayLink{Day: name, Href: regionFile(name), N: len(es)})

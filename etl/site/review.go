@@ -158,6 +158,8 @@ type shardSet struct {
 	item            func(e *Entry, it *reviewItem)
 	byDay           map[string][]*Entry
 	fps             map[string]*fingerprint // per day: of the entries in it (a shard is written when it changed)
+	lastDay         string                  // the day of the last entry added (entries come in runs of a day)
+	lastFP          *fingerprint
 	idx             reviewIndex
 	labels, regions map[string]bool
 }
@@ -173,10 +175,14 @@ func newShardSet(dir string, item func(e *Entry, it *reviewItem)) *shardSet {
 // less than building and hashing the items.
 func (s *shardSet) add(e *Entry) {
 	day := e.Day
-	f := s.fps[day]
-	if f == nil {
-		f = newFingerprint("shard").str(s.dir).str(day)
-		s.fps[day] = f
+	f := s.lastFP
+	if day != s.lastDay || f == nil {
+		f = s.fps[day]
+		if f == nil {
+			f = newFingerprint("shard").str(s.dir).str(day)
+			s.fps[day] = f
+		}
+		s.lastDay, s.lastFP = day, f
 	}
 	f.u64(e.Data)
 	for _, c := range e.ReasonCodes() {

@@ -388,6 +388,13 @@ func (b *builder) writeIf(rel string, data []byte, changed bool) error {
 }
 
 // count counts a file written or kept that the file list does not hold.
+// countKept counts n files left as they were.
+func (b *builder) countKept(n int) {
+	b.mu.Lock()
+	b.kept += n
+	b.mu.Unlock()
+}
+
 func (b *builder) count(kept bool) {
 	b.mu.Lock()
 	if kept {
