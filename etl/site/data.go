@@ -146,64 +146,79 @@ func (s *snapshot) windowIDs(ctx context.Context, cutoff, since time.Time) (map[
 	return out, rows.Err()
 }
 
-// changedSince is the window as windowIDs lists it, read from the changesets that changed
-// after since (an index scan of changesets.updated_at and analyses.analysed_at) and the
-// previous run's entries: an entry of prev is in the window when its time is not before
-// cutoff and its row did not change (or changed and is still in the window). Rows deleted
-// since, or that left the window without their row changing, would be missed: the number of
-// changesets in the window (one count) must match, else ok is false and the caller lists the
-// window with windowIDs.
-func (s *snapshot) changedSince(ctx context.Context, prev map[int64]*Entry, cutoff, since time.Time) (window map[int64]windowEntry, changed int, ok bool, err error) {
+// windowChange is a changeset whose row (or analysis) changed after the previous run's
+// snapshot minus the overlap: its update time, row version, and whether it is in the window.
+type windowChange struct {
+	windowEntry
+	In bool
+}
+
+// windowChanges are the changesets that changed since the previous run, by id.
+type windowChanges map[int64]windowChange
+
+// changedSince lists the changesets that changed after since, in the window or not (an index
+// scan of changesets.updated_at and analyses.analysed_at), and counts the changesets in the
+// window. With the previous run's entries that tells where every changeset is (window), and
+// the count checks it: a changeset deleted since, or that left the window without its row
+// changing, makes the counts differ (the caller then lists the window with windowIDs).
+func (s *snapshot) changedSince(ctx context.Context, cutoff, since time.Time) (windowChanges, int, error) {
 	const upd = `greatest(c.updated_at, coalesce(a.analysed_at, c.updated_at))`
 	rows, err := s.tx.Query(ctx, `SELECT c.id, `+upd+`, `+rowVersion+`, (`+windowWhere+`)
 		FROM changesets c LEFT JOIN analyses a ON a.changeset_id = c.id
 		WHERE c.id IN (SELECT id FROM changesets WHERE updated_at > $2 UNION SELECT changeset_id FROM analyses WHERE analysed_at > $2)`, cutoff, since)
 	if err != nil {
-		return nil, 0, false, fmt.Errorf("publish: list changed changesets: %w", err)
+		return nil, 0, fmt.Errorf("publish: list changed changesets: %w", err)
 	}
-	type change struct {
-		windowEntry
-		in bool
-	}
-	var changes []struct {
-		id int64
-		change
-	}
+	changes := windowChanges{}
 	for rows.Next() {
-		var c struct {
-			id int64
-			change
-		}
-		if err := rows.Scan(&c.id, &c.Updated, &c.Version, &c.in); err != nil {
+		var id int64
+		var c windowChange
+		if err := rows.Scan(&id, &c.Updated, &c.Version, &c.In); err != nil {
 			rows.Close()
-			return nil, 0, false, fmt.Errorf("publish: list changed changesets: %w", err)
+			return nil, 0, fmt.Errorf("publish: list changed changesets: %w", err)
 		}
-		changes = append(changes, c)
+		changes[id] = c
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, 0, false, fmt.Errorf("publish: list changed changesets: %w", err)
+		return nil, 0, fmt.Errorf("publish: list changed changesets: %w", err)
 	}
 	var n int64
 	// Without the join to analyses: a join of every changeset with its analysis costs three
 	// times the count.
 	if err := s.tx.QueryRow(ctx, `SELECT count(*) FROM changesets c WHERE `+windowWhere, cutoff).Scan(&n); err != nil {
-		return nil, 0, false, fmt.Errorf("publish: count changesets: %w", err)
+		return nil, 0, fmt.Errorf("publish: count changesets: %w", err)
 	}
-	window = make(map[int64]windowEntry, len(prev)+len(changes))
-	for id, e := range prev {
-		if !e.Time.Before(cutoff) {
-			window[id] = windowEntry{Updated: since} // not after since: unchanged
+	return changes, int(n), nil
+}
+
+// window tells for each changeset of the previous run whether it is in the window, with its
+// update time and row version: a changed one as changedSince read it, an unchanged one when
+// its time is not before cutoff (its update time is then at most since). newIDs are the
+// changed ones in the window that prev does not have.
+func (c windowChanges) window(prev map[int64]*Entry, cutoff, since time.Time) (inWindow func(id int64, pe *Entry) (windowEntry, bool), newIDs []int64) {
+	for id, ch := range c {
+		if ch.In && prev[id] == nil {
+			newIDs = append(newIDs, id)
 		}
 	}
-	for _, c := range changes {
-		if c.in {
-			window[c.id] = c.windowEntry
-		} else {
-			delete(window, c.id)
+	return func(id int64, pe *Entry) (windowEntry, bool) {
+		if ch, ok := c[id]; ok {
+			return ch.windowEntry, ch.In
+		}
+		return windowEntry{Updated: since}, !pe.Time.Before(cutoff)
+	}, newIDs
+}
+
+// countGone counts the entries of prev that are not in the window.
+func countGone(prev map[int64]*Entry, inWindow func(int64, *Entry) (windowEntry, bool)) int {
+	n := 0
+	for id, pe := range prev {
+		if _, in := inWindow(id, pe); !in {
+			n++
 		}
 	}
-	return window, len(changes), int64(len(window)) == n, nil
+	return n
 }
 
 // eachRow streams the changesets in the window (all of them when ids is nil, else those in

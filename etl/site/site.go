@@ -283,37 +283,53 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 	var ids []int64 // nil: everything in the window
 	if prev != nil {
 		since := prev.Snapshot.Add(-p.opts.Overlap)
-		window, changed, ok, err := snap.changedSince(ctx, prev.Entries, cutoff, since)
+		// Where each changeset of the previous run is (in the window or not, with its update
+		// time and row version), and the new ones.
+		changes, n, err := snap.changedSince(ctx, cutoff, since)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
+		inWindow, newIDs := changes.window(prev.Entries, cutoff, since)
+		if inPrev := len(prev.Entries) - countGone(prev.Entries, inWindow); inPrev+len(newIDs) != n {
 			// Changesets left the window without their rows changing (deleted by prune,
 			// say): list the whole window.
-			p.log.Info("changesets left the window unseen: reading every changeset's update time", "changed", changed)
+			p.log.Info("changesets left the window unseen: reading every changeset's update time", "changed", len(changes), "window", n, "expected", inPrev+len(newIDs))
 			res.WindowScan = true
-			if window, err = snap.windowIDs(ctx, cutoff, since); err != nil {
+			window, err := snap.windowIDs(ctx, cutoff, since)
+			if err != nil {
 				return nil, err
+			}
+			inWindow = func(id int64, _ *Entry) (windowEntry, bool) {
+				w, ok := window[id]
+				return w, ok
+			}
+			newIDs = newIDs[:0]
+			for id := range window {
+				if prev.Entries[id] == nil {
+					newIDs = append(newIDs, id)
+				}
 			}
 		}
 		// Changed for sure: updated after the previous snapshot, or not in the previous
 		// build. Unchanged for sure: updated before the overlap. In between (a transaction
 		// that may have committed after the previous snapshot): read the row and compare its
 		// fingerprint with the previous build's; render only when it differs.
-		ids = []int64{}
-		var keepIDs []int64
+		ids = append([]int64{}, newIDs...)
+		keep := make([]*Entry, 0, len(prev.Entries))
 		p.maybe = map[int64]*Entry{}
-		for id, w := range window {
-			upd := w.Updated
-			pe, ok := prev.Entries[id]
+		for id, pe := range prev.Entries {
+			w, in := inWindow(id, pe)
 			switch {
-			case ok && !upd.After(since):
-				keepIDs = append(keepIDs, id)
-			case ok && pe.Version != "" && pe.Version == w.Version:
+			case !in:
+				res.Removed++
+				p.b.markDirty(id)
+			case !w.Updated.After(since):
+				keep = append(keep, pe)
+			case pe.Version != "" && pe.Version == w.Version:
 				// Not one of its rows was written since it was rendered (the demo's second
 				// publish right after the first: everything is within the overlap).
-				keepIDs = append(keepIDs, id)
-			case ok && !upd.After(prev.Snapshot) && pe.Sum != 0:
+				keep = append(keep, pe)
+			case !w.Updated.After(prev.Snapshot) && pe.Sum != 0:
 				p.maybe[id] = pe
 				ids = append(ids, id)
 			default:
@@ -321,13 +337,8 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 			}
 		}
 		p.prevEntries = prev.Entries
-		ids = append(ids, p.keepChangesets(keepIDs, prev)...)
-		for id := range prev.Entries {
-			if _, ok := window[id]; !ok {
-				res.Removed++
-				p.b.markDirty(id)
-			}
-		}
+		p.entries = make(map[int64]*Entry, len(prev.Entries)+len(newIDs))
+		ids = append(ids, p.keepChangesets(keep)...)
 		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	}
 	phase("keep")
@@ -379,18 +390,16 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 }
 
 // keepChangesets leaves the pages of unchanged changesets as they are; it returns the ids
-// the previous run did not write (to render again).
-// (Nothing else runs yet: no lock.)
-func (p *publisher) keepChangesets(ids []int64, prev *state) []int64 {
+// of those the previous run did not write (to render again). Nothing else runs yet: no lock.
+func (p *publisher) keepChangesets(keep []*Entry) []int64 {
 	var missing []int64
 	kept := 0
-	for _, id := range ids {
-		pe := prev.Entries[id]
-		if pe == nil || pe.PageSum == 0 {
-			missing = append(missing, id) // the previous run did not write it
+	for _, pe := range keep {
+		if pe.PageSum == 0 {
+			missing = append(missing, pe.ID) // the previous run did not write it
 			continue
 		}
-		p.entries[id] = pe
+		p.entries[pe.ID] = pe
 		kept++
 		if pe.JSONSum != 0 {
 			kept++
