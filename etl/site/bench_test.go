@@ -179,6 +179,15 @@ func BenchmarkPublishScale(b *testing.B) {
 	if runs < 3 {
 		runs = 3
 	}
+	if s := os.Getenv("OSMTRACK_BENCH_INCR_RUNS"); s != "" {
+		// More incremental runs after one full run (-benchtime Nx runs the whole benchmark,
+		// seeding and full run included, for 1 and then N).
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("OSMTRACK_BENCH_INCR_RUNS=%q: want a number ≥ 1", s)
+		}
+		runs = n
+	}
 	if f := os.Getenv("OSMTRACK_BENCH_INCR_CPUPROFILE"); f != "" {
 		// The incremental runs' CPU profile (the full run's would drown it).
 		w, err := os.Create(f)

@@ -28,6 +28,8 @@ type htmlStore struct {
 	size int64 // bytes in the file, including w's buffer
 	// slack is how much unused space commit tolerates beyond the live bytes before compacting.
 	slack int64
+	// live is the HTML of the run's entries, in bytes: what put wrote and what keep counted.
+	live int64
 }
 
 const htmlFile = "entries.html"
@@ -78,7 +80,15 @@ func (s *htmlStore) put(e *Entry, h []byte) error {
 	}
 	e.HTMLAt, e.HTMLLen = s.size, int32(len(h))
 	s.size += int64(len(h))
+	s.live += int64(len(h))
 	return nil
+}
+
+// keep counts the HTML of an entry of the previous run that this run keeps as it is.
+func (s *htmlStore) keep(e *Entry) {
+	s.mu.Lock()
+	s.live += int64(e.HTMLLen)
+	s.mu.Unlock()
 }
 
 // flush writes the buffered HTML to the file (before anything reads it).
@@ -117,18 +127,14 @@ func (s *htmlStore) html(es []*Entry) ([]template.HTML, error) {
 	return out, nil
 }
 
-// commit makes the store the one the new state points into. When less than half of the file
-// is used by the entries (changesets rendered again or gone), it first copies the live entries
+// commit makes the store the one the new state points into (entries are the run's entries:
+// those it put or kept). When less than half of the file is used by the entries (changesets rendered again or gone), it first copies the live entries
 // into a new file and reports true: their offsets changed (every state shard must be written).
 func (s *htmlStore) commit(entries map[int64]*Entry) (moved bool, err error) {
 	if err := s.flush(); err != nil {
 		return false, err
 	}
-	var live int64
-	for _, e := range entries {
-		live += int64(e.HTMLLen)
-	}
-	if s.tmp == "" && s.size > 2*live+s.slack {
+	if s.tmp == "" && s.size > 2*s.live+s.slack {
 		if err := s.compact(entries); err != nil {
 			return false, err
 		}

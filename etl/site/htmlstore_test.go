@@ -53,6 +53,9 @@ func TestHTMLStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, id := range []int64{1, 5, 6, 7, 8, 9, 10} {
+		s.keep(entries[id]) // the others, kept as they were
+	}
 	check(s, map[int64]int{1: 1, 2: 2, 4: 2, 5: 1})
 	if moved, err := s.commit(entries); err != nil || moved {
 		t.Fatal("compacted too early", moved, err)
@@ -67,6 +70,7 @@ func TestHTMLStore(t *testing.T) {
 	for _, id := range []int64{1, 2, 3} {
 		s.put(entries[id], html(id, 3))
 	}
+	s.keep(entries[4])
 	if moved, err := s.commit(entries); err != nil || !moved {
 		t.Fatal("not compacted", moved, err)
 	}

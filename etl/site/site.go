@@ -166,6 +166,9 @@ type publisher struct {
 	sorted []*Entry // the entries newest first (sortedEntries)
 	// prevEntries are the previous run's entries (nil in a full run).
 	prevEntries map[int64]*Entry
+	// render are the changesets an incremental run renders again (or reads to compare, maybe)
+	// and removed those of the previous run that left the window.
+	render, removed []int64
 	html        *htmlStore // the entries' HTML
 	regions     region.Set // the configured regions (outlines on the maps)
 	users       map[int64]userInfo
@@ -290,18 +293,15 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 			return nil, err
 		}
 		inWindow, newIDs := changes.window(prev.Entries, cutoff, since)
-		if inPrev := len(prev.Entries) - countGone(prev.Entries, inWindow); inPrev+len(newIDs) != n {
+		keep := p.sortOut(prev, inWindow, newIDs, since)
+		if gone := len(p.removed); len(prev.Entries)-gone+len(newIDs) != n {
 			// Changesets left the window without their rows changing (deleted by prune,
-			// say): list the whole window.
-			p.log.Info("changesets left the window unseen: reading every changeset's update time", "changed", len(changes), "window", n, "expected", inPrev+len(newIDs))
+			// say): list the whole window and sort out again.
+			p.log.Info("changesets left the window unseen: reading every changeset's update time", "changed", len(changes), "window", n, "expected", len(prev.Entries)-gone+len(newIDs))
 			res.WindowScan = true
 			window, err := snap.windowIDs(ctx, cutoff, since)
 			if err != nil {
 				return nil, err
-			}
-			inWindow = func(id int64, _ *Entry) (windowEntry, bool) {
-				w, ok := window[id]
-				return w, ok
 			}
 			newIDs = newIDs[:0]
 			for id := range window {
@@ -309,36 +309,19 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 					newIDs = append(newIDs, id)
 				}
 			}
-		}
-		// Changed for sure: updated after the previous snapshot, or not in the previous
-		// build. Unchanged for sure: updated before the overlap. In between (a transaction
-		// that may have committed after the previous snapshot): read the row and compare its
-		// fingerprint with the previous build's; render only when it differs.
-		ids = append([]int64{}, newIDs...)
-		keep := make([]*Entry, 0, len(prev.Entries))
-		p.maybe = map[int64]*Entry{}
-		for id, pe := range prev.Entries {
-			w, in := inWindow(id, pe)
-			switch {
-			case !in:
-				res.Removed++
-				p.b.markDirty(id)
-			case !w.Updated.After(since):
-				keep = append(keep, pe)
-			case pe.Version != "" && pe.Version == w.Version:
-				// Not one of its rows was written since it was rendered (the demo's second
-				// publish right after the first: everything is within the overlap).
-				keep = append(keep, pe)
-			case !w.Updated.After(prev.Snapshot) && pe.Sum != 0:
-				p.maybe[id] = pe
-				ids = append(ids, id)
-			default:
-				ids = append(ids, id)
-			}
+			keep = p.sortOut(prev, func(id int64, _ *Entry) (windowEntry, bool) {
+				w, ok := window[id]
+				return w, ok
+			}, newIDs, since)
 		}
 		p.prevEntries = prev.Entries
 		p.entries = make(map[int64]*Entry, len(prev.Entries)+len(newIDs))
-		ids = append(ids, p.keepChangesets(keep)...)
+		p.render = append(p.render, p.keepChangesets(keep)...)
+		res.Removed = len(p.removed)
+		for _, id := range p.removed {
+			p.b.markDirty(id)
+		}
+		ids = p.render
 		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	}
 	phase("keep")
@@ -389,6 +372,40 @@ func (p *publisher) run(ctx context.Context, db DB) (*Result, error) {
 	return res, nil
 }
 
+// sortOut decides for each changeset of the previous run, given where it is (inWindow),
+// whether to keep its files, render it (p.render, with the new ones, newIDs) or remove it
+// (p.removed); it returns those to keep.
+//
+// Changed for sure: updated after the previous snapshot, or not in the previous build.
+// Unchanged for sure: updated before the overlap. In between (a transaction that may have
+// committed after the previous snapshot): read the row and compare its fingerprint with the
+// previous build's (p.maybe); render only when it differs.
+func (p *publisher) sortOut(prev *state, inWindow func(int64, *Entry) (windowEntry, bool), newIDs []int64, since time.Time) (keep []*Entry) {
+	p.render = append([]int64{}, newIDs...)
+	p.removed = nil
+	keep = make([]*Entry, 0, len(prev.Entries))
+	p.maybe = map[int64]*Entry{}
+	for id, pe := range prev.Entries {
+		w, in := inWindow(id, pe)
+		switch {
+		case !in:
+			p.removed = append(p.removed, id)
+		case !w.Updated.After(since):
+			keep = append(keep, pe)
+		case pe.Version != "" && pe.Version == w.Version:
+			// Not one of its rows was written since it was rendered (the demo's second
+			// publish right after the first: everything is within the overlap).
+			keep = append(keep, pe)
+		case !w.Updated.After(prev.Snapshot) && pe.Sum != 0:
+			p.maybe[id] = pe
+			p.render = append(p.render, id)
+		default:
+			p.render = append(p.render, id)
+		}
+	}
+	return keep
+}
+
 // keepChangesets leaves the pages of unchanged changesets as they are; it returns the ids
 // of those the previous run did not write (to render again). Nothing else runs yet: no lock.
 func (p *publisher) keepChangesets(keep []*Entry) []int64 {
@@ -400,6 +417,7 @@ func (p *publisher) keepChangesets(keep []*Entry) []int64 {
 			continue
 		}
 		p.entries[pe.ID] = pe
+		p.html.keep(pe)
 		kept++
 		if pe.JSONSum != 0 {
 			kept++
@@ -422,6 +440,7 @@ func (p *publisher) keepOne(id int64, pe *Entry) bool {
 	p.mu.Lock()
 	p.entries[id] = pe
 	p.mu.Unlock()
+	p.html.keep(pe)
 	return true
 }
 
@@ -452,16 +471,24 @@ func (p *publisher) removeStaleChangesets() error {
 		}
 		return nil
 	}
-	for id, pe := range p.prevEntries {
-		e := p.entries[id]
-		if e == nil {
-			if err := rm(changesetFile(id)); err != nil {
-				return err
+	// Only a changeset removed or rendered again can have lost a file: the others' entries
+	// are the previous run's.
+	for _, ids := range [][]int64{p.removed, p.render} {
+		for _, id := range ids {
+			pe := p.prevEntries[id]
+			if pe == nil {
+				continue
 			}
-		}
-		if pe.JSONSum != 0 && (e == nil || e.JSONSum == 0) {
-			if err := rm(changesetJSON(id)); err != nil {
-				return err
+			e := p.entries[id]
+			if e == nil {
+				if err := rm(changesetFile(id)); err != nil {
+					return err
+				}
+			}
+			if pe.JSONSum != 0 && (e == nil || e.JSONSum == 0) {
+				if err := rm(changesetJSON(id)); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -675,6 +702,9 @@ func (p *publisher) sortedEntries() []*Entry {
 	keys := make([]key, 0, len(p.entries))
 	for _, e := range p.entries {
 		keys = append(keys, key{e.Time.UnixNano(), e.ID, e})
+		// The lists ask for the severity many times, some on parallel goroutines: computed
+		// (and cached in the entry) here, while the entry is at hand, they only read it.
+		severity(&p.pc, e)
 	}
 	slices.SortFunc(keys, func(a, b key) int {
 		if c := cmp.Compare(b.t, a.t); c != 0 {
@@ -793,12 +823,9 @@ type labelInfo struct {
 // renderLists writes the lists, the review queue, the map's shards, the feeds and the
 // statistics. They are independent of each other and only read the entries, so they are
 // built on opts.Workers goroutines; the severities the lists cache in the entries are
-// computed first, and from then on only read.
+// computed first (sortedEntries), and from then on only read.
 func (p *publisher) renderLists(ctx context.Context) error {
-	all := p.sortedEntries()
-	for _, e := range all {
-		severity(&p.pc, e)
-	}
+	all := p.sortedEntries() // computes every entry's severity
 	var g errgroup.Group
 	g.SetLimit(p.opts.Workers)
 	for _, task := range []func([]*Entry) error{p.renderReview, p.renderMapShards, p.renderDays, p.renderLabels, p.renderUsers, p.renderSiteFeeds} {
