@@ -169,9 +169,9 @@ type publisher struct {
 	// render are the changesets an incremental run renders again (or reads to compare, maybe)
 	// and removed those of the previous run that left the window.
 	render, removed []int64
-	html        *htmlStore // the entries' HTML
-	regions     region.Set // the configured regions (outlines on the maps)
-	users       map[int64]userInfo
+	html            *htmlStore // the entries' HTML
+	regions         region.Set // the configured regions (outlines on the maps)
+	users           map[int64]userInfo
 }
 
 // Publish renders the site into opts.Out and swaps it in.
