@@ -97,6 +97,8 @@ type CountsView struct {
 	ByType                 string
 }
 
+// countsView depends on Totals, Counts and HasTypes only: renderParts keeps the rendered counts
+// by those (fragCache); a new input must go into that key too.
 func countsView(e *Entry) CountsView {
 	c := CountsView{Create: e.Totals[0], Modify: e.Totals[1], Delete: e.Totals[2]}
 	if !e.HasTypes {

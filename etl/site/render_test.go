@@ -3,6 +3,7 @@ package site
 import (
 	"fmt"
 	"html/template"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -108,6 +109,33 @@ func TestCacheFragmentsPerValue(t *testing.T) {
 			if want := fmt.Sprintf(`href="users/%d.html"`, i+1); !strings.Contains(string(h), want) {
 				t.Errorf("round %d: user %d without %s: %s", round, i, want, h)
 			}
+		}
+	}
+}
+
+// The fragment keys name every field of the values they are rendered from: a field added to
+// one of these types must be added to its key (renderParts, render, cacheFragments), or two
+// values that differ only in it would share a fragment.
+func TestFragKeysKnowEveryField(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		n    int
+		note string
+	}{
+		{userCard{}, 16, "cacheFragments' usercard key"},
+		{badgesView{}, 5, "renderParts' badges key"},
+		{Badge{}, 3, "renderParts' badges key"},
+		{linkView{}, 3, "renderParts' badges key (Text, Href; Local is not shown by badges)"},
+		{reasonView{}, 4, "renderParts' badges key (Code, Name: what badges shows)"},
+		{feedLink{}, 3, "render's feeds key"},
+		{kv{}, 2, "cacheFragments' tagrow key"},
+		{lengthView{}, 4, "cacheFragments' lenrow key"},
+		{tagCount{}, 3, "cacheFragments' sumrow key"},
+		{diffRow{}, 4, "cacheFragments' diffrow key"},
+		{userRef{}, 2, "userHTML's key"},
+	} {
+		if got := reflect.TypeOf(c.v).NumField(); got != c.n {
+			t.Errorf("%T has %d fields, the key knows %d: add the new one to %s", c.v, got, c.n, c.note)
 		}
 	}
 }
