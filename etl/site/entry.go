@@ -37,20 +37,21 @@ type Entry struct {
 	// an entry in the state means its files were written.
 	PageSum uint64
 	JSONSum uint64
-	// sev caches severity for the run (not saved: the configuration may change).
-	sev    int
-	Labels []string
-	User   string
+	// Severity is the entry's place in the review queue (InQueue: it is in it at all) and
+	// Codes its distinct reason codes: derived from the entry and the configuration when it
+	// is rendered (classify) and kept in the state (a change of the configuration makes a
+	// full run).
+	Severity int
+	Labels   []string
+	User     string
 	// Reviewed: the last comment of one of publish.reviewers in the discussion.
 	ReviewedBy string
 	// Totals are the element versions created, modified and deleted.
 	Totals  [3]int
 	BBox    *[4]float64
-	codes   []string // caches ReasonCodes for the run
+	Codes   []string
 	HTMLLen int32
-	sevIn   bool
-	sevOK   bool
-	codesOK bool
+	InQueue bool
 	// A bot's changeset (the tag bot=yes or a user name ending in "bot", any case), still open.
 	Bot  bool
 	Open bool
@@ -163,13 +164,7 @@ func (e *Entry) dataSum() uint64 {
 func (e *Entry) Elements() int { return e.Totals[0] + e.Totals[1] + e.Totals[2] }
 
 // ReasonCodes lists the distinct reason codes (shared: callers must not change the slice).
-// The lists ask several times per entry; the first answer is kept for the run.
-func (e *Entry) ReasonCodes() []string {
-	if !e.codesOK {
-		e.codes, e.codesOK = reasonCodes(e.Reasons), true
-	}
-	return e.codes
-}
+func (e *Entry) ReasonCodes() []string { return e.Codes }
 
 func reasonCodes(reasons []ReasonBrief) []string {
 	var out []string

@@ -15,7 +15,7 @@ import (
 // length-prefixed, times are time.Time's own binary form (it keeps the zone). entryFields is
 // the number of fields of Entry the codec knows: TestEntryCodecRoundTrip fails when a field
 // is added and the codec not taught about it.
-const entryFields = 40
+const entryFields = 43
 
 // appendEntries encodes es.
 func appendEntries(b []byte, es []*Entry) []byte {
@@ -87,6 +87,9 @@ func appendEntry(b []byte, e *Entry) []byte {
 	w.int(int64(e.HTMLLen))
 	w.uint(e.Hash)
 	w.uint(e.Data)
+	w.int(int64(e.Severity))
+	w.bool(e.InQueue)
+	w.strs(e.Codes)
 	w.uint(e.PageSum)
 	w.uint(e.JSONSum)
 	w.uint(e.Sum)
@@ -240,6 +243,9 @@ func (r *entryReader) entry(e *Entry) {
 	e.HTMLLen = int32(r.int())
 	e.Hash = r.uint()
 	e.Data = r.uint()
+	e.Severity = int(r.int())
+	e.InQueue = r.bool()
+	e.Codes = r.strs()
 	e.PageSum = r.uint()
 	e.JSONSum = r.uint()
 	e.Sum = r.uint()

@@ -22,7 +22,7 @@ func TestEntryDataCoversShards(t *testing.T) {
 		BBox: &[4]float64{13.4, 52.5, 13.41, 52.51}, Updated: time.Date(2026, 11, 3, 5, 0, 0, 0, time.UTC),
 		Regions: []string{"berlin"}, InRegions: []string{"berlin"}, LabelDesc: map[string]string{"roads": "Roads"}, CommentsCount: 1}
 	shown := func(e Entry) []byte {
-		e.sevOK, e.codesOK = false, false
+		classify(&c.Publish, &e)
 		var r, m reviewItem
 		p.reviewItem(&e, &r)
 		p.mapItem(&e, &m)
@@ -37,7 +37,7 @@ func TestEntryDataCoversShards(t *testing.T) {
 		return append(b, g...)
 	}
 	sum := func(e Entry) uint64 {
-		e.sevOK, e.codesOK = false, false
+		classify(&c.Publish, &e)
 		return e.dataSum()
 	}
 	baseShown, baseSum := shown(base), sum(base)

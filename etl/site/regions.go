@@ -56,7 +56,7 @@ func (p *publisher) renderRegionPages(all []*Entry, feeds []feedLink) ([]dayLink
 			if !contains(e.InRegions, name) {
 				continue
 			}
-			if s, in := severity(&p.pc, e); in {
+			if s, in := severity(e); in {
 				sev[e.ID] = s
 				isFlagged[e.ID] = true
 				flagged = append(flagged, e)

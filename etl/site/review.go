@@ -58,16 +58,15 @@ type reviewDay struct {
 	N    int    `json:"n"`
 }
 
-// severity of an entry in the queue, and whether it is in the queue at all.
-// The lists ask it many times per entry; the first answer is kept in the entry for the run.
-func severity(pc *config.Publish, e *Entry) (int, bool) {
-	if e.sevOK {
-		return e.sev, e.sevIn
-	}
-	s, in := computeSeverity(pc, e)
-	e.sev, e.sevIn, e.sevOK = s, in, true
-	return s, in
+// classify derives what the lists ask of an entry many times (its reason codes, its place in
+// the review queue) once, when it is rendered; the state keeps them.
+func classify(pc *config.Publish, e *Entry) {
+	e.Codes = reasonCodes(e.Reasons)
+	e.Severity, e.InQueue = computeSeverity(pc, e)
 }
+
+// severity of an entry in the queue, and whether it is in the queue at all (classify).
+func severity(e *Entry) (int, bool) { return e.Severity, e.InQueue }
 
 func computeSeverity(pc *config.Publish, e *Entry) (int, bool) {
 	s, in := -1, false
@@ -100,7 +99,7 @@ type queued struct {
 func reviewQueue(pc *config.Publish, all []*Entry) []queued {
 	var q []queued
 	for _, e := range all {
-		if s, ok := severity(pc, e); ok {
+		if s, ok := severity(e); ok {
 			q = append(q, queued{e, s})
 		}
 	}
@@ -129,7 +128,7 @@ func (p *publisher) renderMapShards(all []*Entry) error {
 // reviewItem is e as the queue's shards hold it. What it reads of e, Entry.Data must
 // fingerprint (TestEntryDataCoversShards).
 func (p *publisher) reviewItem(e *Entry, it *reviewItem) {
-	s, _ := severity(&p.pc, e)
+	s, _ := severity(e)
 	*it = reviewItem{ID: e.ID, Time: e.Time.Unix(), User: truncate(e.User, 100), UID: e.UID, Editor: truncate(e.Editor, 100),
 		Comment: truncate(e.Comment, 300), Reasons: e.ReasonCodes(), Labels: e.Labels, Regions: e.Regions,
 		Changes: e.Elements(), Severity: s, Bot: e.Bot, Open: e.Open, Reviewed: e.ReviewedBy != ""}
@@ -139,7 +138,7 @@ func (p *publisher) reviewItem(e *Entry, it *reviewItem) {
 // it is in the queue.
 func (p *publisher) mapItem(e *Entry, it *reviewItem) {
 	b := *e.BBox
-	s, in := severity(&p.pc, e)
+	s, in := severity(e)
 	if !in {
 		s = 0
 	}
@@ -249,10 +248,13 @@ func (p *publisher) renderReview(all []*Entry) error {
 		return err
 	}
 
-	// The queue's feed: newest first.
+	// The queue's feed: newest first (the feed holds page_size entries).
 	var flagged []*Entry
 	for _, e := range all {
-		if _, in := severity(&p.pc, e); in {
+		if len(flagged) == p.pc.PageSize {
+			break
+		}
+		if _, in := severity(e); in {
 			flagged = append(flagged, e)
 		}
 	}

@@ -221,6 +221,12 @@ func (p *publisher) configFingerprint() uint64 {
 	for _, k := range sortedKeys(p.pc.Severity) {
 		f.str(k).u64(uint64(p.pc.Severity[k]))
 	}
+	// The entries keep their severity (classify): a new release's built-in table must
+	// make a full run too.
+	f.u64(uint64(config.DefaultSeverity))
+	for _, k := range sortedKeys(config.BuiltinSeverity) {
+		f.str(k).u64(uint64(config.BuiltinSeverity[k]))
+	}
 	f.str(strings.Join(p.pc.ReviewLabels, "\x00")).str(strings.Join(p.pc.Reviewers, "\x00"))
 	for _, r := range p.regions {
 		f.str(r.Name) // the changeset pages point to regions.geojson when there are regions
@@ -602,6 +608,7 @@ func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 		}
 	}
 	e.InRegions = p.inRegions(e)
+	classify(&p.pc, e)
 	parts, err := p.tpl.renderParts(e)
 	if err != nil {
 		return nil, fmt.Errorf("publish: changeset %d: %w", r.ID, err)
@@ -702,9 +709,6 @@ func (p *publisher) sortedEntries() []*Entry {
 	keys := make([]key, 0, len(p.entries))
 	for _, e := range p.entries {
 		keys = append(keys, key{e.Time.UnixNano(), e.ID, e})
-		// The lists ask for the severity many times, some on parallel goroutines: computed
-		// (and cached in the entry) here, while the entry is at hand, they only read it.
-		severity(&p.pc, e)
 	}
 	slices.SortFunc(keys, func(a, b key) int {
 		if c := cmp.Compare(b.t, a.t); c != 0 {
@@ -822,10 +826,9 @@ type labelInfo struct {
 
 // renderLists writes the lists, the review queue, the map's shards, the feeds and the
 // statistics. They are independent of each other and only read the entries, so they are
-// built on opts.Workers goroutines; the severities the lists cache in the entries are
-// computed first (sortedEntries), and from then on only read.
+// built on opts.Workers goroutines.
 func (p *publisher) renderLists(ctx context.Context) error {
-	all := p.sortedEntries() // computes every entry's severity
+	all := p.sortedEntries()
 	var g errgroup.Group
 	g.SetLimit(p.opts.Workers)
 	for _, task := range []func([]*Entry) error{p.renderReview, p.renderMapShards, p.renderDays, p.renderLabels, p.renderUsers, p.renderSiteFeeds} {
@@ -918,7 +921,7 @@ func (p *publisher) renderLabels(all []*Entry) error {
 			if li.Description == "" && e.LabelDesc[l] != "" {
 				li.Description = e.LabelDesc[l]
 			}
-			if _, in := severity(&p.pc, e); in {
+			if _, in := severity(e); in {
 				flagged = append(flagged, e)
 			}
 		}
@@ -975,7 +978,7 @@ func (p *publisher) renderUsers(all []*Entry) error {
 			c.HasHere, c.SeenHere = true, len(es)
 			c.FirstHere = es[len(es)-1].Day
 			for _, e := range es {
-				if _, in := severity(&p.pc, e); in {
+				if _, in := severity(e); in {
 					c.FlaggedHere++
 				}
 			}
@@ -1194,7 +1197,7 @@ func (p *publisher) renderOthers(ctx context.Context, center string, zoom int, b
 	for _, e := range today {
 		b := *e.BBox
 		pr := mapProps{C: "cs", ID: e.ID, T: truncate(fmt.Sprintf("by %s: %s", orUnknown(e.User), e.Comment), 200)}
-		if _, in := severity(&p.pc, e); in {
+		if _, in := severity(e); in {
 			pr.R = true
 			flagged++
 		}
