@@ -164,17 +164,18 @@ var errShortEntries = errors.New("entries: truncated or corrupt")
 
 // decodeEntries decodes what appendEntries encoded.
 func decodeEntries(b []byte) ([]*Entry, error) {
-	r := entryReader{b: b, all: string(b)}
+	r := entryReader{b: b, all: string(b), interned: map[string]string{}, lists: map[string][]string{}}
 	n := r.uint()
 	if r.err != nil || n > uint64(len(b)) {
 		return nil, errShortEntries
 	}
 	es := make([]*Entry, 0, n)
-	// One allocation for the entries of a shard.
+	// One allocation for the entries of a shard, one for their bounding boxes.
 	block := make([]Entry, n)
+	boxes := make([][4]float64, n)
 	for i := range block {
 		e := &block[i]
-		r.entry(e)
+		r.entry(e, &boxes[i])
 		if r.err != nil {
 			return nil, fmt.Errorf("entry %d of %d: %w", i, n, r.err)
 		}
@@ -186,29 +187,29 @@ func decodeEntries(b []byte) ([]*Entry, error) {
 	return es, nil
 }
 
-func (r *entryReader) entry(e *Entry) {
+func (r *entryReader) entry(e *Entry, box *[4]float64) {
 	e.ID = r.int()
 	e.User = r.str()
 	e.UID = r.int()
 	e.Time = r.time()
-	e.Day = r.str()
+	e.Day = r.word()
 	e.Comment = r.str()
-	e.Editor = r.str()
+	e.Editor = r.word()
 	e.Hashtags = r.strs()
-	e.Labels = r.strs()
+	e.Labels = r.words()
 	if n := r.count(); n > 0 {
 		e.Reasons = make([]ReasonBrief, n)
 		for i := range e.Reasons {
-			e.Reasons[i] = ReasonBrief{Code: r.str(), Text: r.str()}
+			e.Reasons[i] = ReasonBrief{Code: r.word(), Text: r.str()}
 		}
 	}
 	if n := r.count(); n > 0 {
 		e.Status = make([]Badge, n)
 		for i := range e.Status {
-			e.Status[i] = Badge{Class: r.str(), Text: r.str(), Title: r.str()}
+			e.Status[i] = Badge{Class: r.word(), Text: r.word(), Title: r.word()}
 		}
 	}
-	e.State = r.str()
+	e.State = r.word()
 	for i := range e.Counts {
 		for j := range e.Counts[i] {
 			e.Counts[i][j] = int(r.int())
@@ -221,7 +222,8 @@ func (r *entryReader) entry(e *Entry) {
 	e.RoadCreatedM = r.float()
 	e.RoadDeletedM = r.float()
 	if r.bool() {
-		e.BBox = &[4]float64{r.float(), r.float(), r.float(), r.float()}
+		*box = [4]float64{r.float(), r.float(), r.float(), r.float()}
+		e.BBox = box
 	}
 	if n := r.count(); n > 0 {
 		e.Thumb.Paths = make([]ThumbPath, n)
@@ -245,21 +247,21 @@ func (r *entryReader) entry(e *Entry) {
 	e.Data = r.uint()
 	e.Severity = int(r.int())
 	e.InQueue = r.bool()
-	e.Codes = r.strs()
+	e.Codes = r.words()
 	e.PageSum = r.uint()
 	e.JSONSum = r.uint()
 	e.Sum = r.uint()
 	e.Version = r.str()
-	e.Regions = r.strs()
-	e.InRegions = r.strs()
+	e.Regions = r.words()
+	e.InRegions = r.words()
 	e.Bot = r.bool()
 	e.Open = r.bool()
 	if r.bool() {
 		n := r.count()
 		e.LabelDesc = make(map[string]string, n)
 		for i := 0; i < n; i++ {
-			k := r.str()
-			e.LabelDesc[k] = r.str()
+			k := r.word()
+			e.LabelDesc[k] = r.word()
 		}
 	}
 	e.CommentsCount = int(r.int())
@@ -274,7 +276,13 @@ type entryReader struct {
 	// allocation per shard instead of one per string; a state of 150,000 entries holds about
 	// a million strings).
 	all string
-	err error
+	// interned and lists intern the values many entries share (days, labels, reason codes,
+	// regions, editors, badges; lists of them): the lists then read a few strings that stay
+	// in the cache instead of one copy per changeset scattered over memory, and the entries
+	// share their slices (which nobody changes).
+	interned map[string]string
+	lists    map[string][]string
+	err      error
 }
 
 func (r *entryReader) fail() {
@@ -342,6 +350,42 @@ func (r *entryReader) str() string {
 	at := len(r.all) - len(r.b)
 	r.b = r.b[n:]
 	return r.all[at : at+n]
+}
+
+// word is str, interned.
+func (r *entryReader) word() string {
+	s := r.str()
+	if w, ok := r.interned[s]; ok {
+		return w
+	}
+	r.interned[s] = s
+	return s
+}
+
+// words is strs, interned: entries with the same list share one slice.
+func (r *entryReader) words() []string {
+	b := r.b
+	// The list's bytes are its key: skip over it, look it up, read it only when new.
+	n := r.count()
+	for i := 1; i < n && r.err == nil; i++ {
+		l := r.count()
+		r.b = r.b[l:]
+	}
+	if n == 0 || r.err != nil {
+		return nil
+	}
+	key := r.all[len(r.all)-len(b) : len(r.all)-len(r.b)]
+	if ss, ok := r.lists[key]; ok {
+		return ss
+	}
+	r.b = b
+	r.count()
+	ss := make([]string, n-1)
+	for i := range ss {
+		ss[i] = r.word()
+	}
+	r.lists[key] = ss
+	return ss
 }
 
 func (r *entryReader) strs() []string {

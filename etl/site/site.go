@@ -775,6 +775,20 @@ func (p *publisher) listPages(kind string, all []*Entry, pageName func(n int) st
 		pages = 1
 	}
 	card, rmap := top.card, top.rmap
+	// What every page of the list shows besides its entries, fingerprinted once.
+	common := newFingerprint(kind).str(title).str(intro).u64(uint64(pages)).str(fmt.Sprintf("%+v", card))
+	if rmap != nil {
+		common.str(rmap.Bounds).str(rmap.Regions)
+		for _, f := range rmap.MapData.Features {
+			common.str(string(f.Geometry)).str(fmt.Sprintf("%+v", f.Properties))
+		}
+	}
+	for _, f := range feeds {
+		common.str(f.Href).str(f.Title)
+	}
+	for _, l := range links {
+		common.str(l.Href).str(l.Text)
+	}
 	for n := 1; n <= pages; n++ {
 		lo, hi := (n-1)*size, n*size
 		if hi > len(all) {
@@ -782,21 +796,9 @@ func (p *publisher) listPages(kind string, all []*Entry, pageName func(n int) st
 		}
 		chunk := all[lo:hi]
 		rel := pageName(n)
-		fp := newFingerprint(kind).str(rel).str(title).str(intro).u64(uint64(pages)).str(fmt.Sprintf("%+v", card))
-		if rmap != nil {
-			fp.str(rmap.Bounds).str(rmap.Regions)
-			for _, f := range rmap.MapData.Features {
-				fp.str(string(f.Geometry)).str(fmt.Sprintf("%+v", f.Properties))
-			}
-		}
+		fp := newFingerprint("page").u64(common.sum()).str(rel)
 		for _, e := range chunk {
 			fp.u64(e.Hash)
-		}
-		for _, f := range feeds {
-			fp.str(f.Href).str(f.Title)
-		}
-		for _, l := range links {
-			fp.str(l.Href).str(l.Text)
 		}
 		pg := newPager(n, pages, pageName)
 		err := p.b.lazy(rel, fp.sum(), func(w io.Writer) error {

@@ -125,6 +125,7 @@ type stateMeta struct {
 	Config   uint64
 	Files    map[string]uint64
 	Shards   []uint64
+	Entries  int // how many (the map is made that big at once)
 }
 
 func shardName(i int) string { return fmt.Sprintf("entries-%04d.bin", i) }
@@ -150,7 +151,7 @@ func (b *builder) loadState() (*state, error) {
 	if meta.Format != stateFormat || len(meta.Shards) != stateShards {
 		return nil, fmt.Errorf("%s: state format %d, want %d", f.Name(), meta.Format, stateFormat)
 	}
-	st := &state{Format: meta.Format, Snapshot: meta.Snapshot, Config: meta.Config, Files: meta.Files, Entries: map[int64]*Entry{}}
+	st := &state{Format: meta.Format, Snapshot: meta.Snapshot, Config: meta.Config, Files: meta.Files, Entries: make(map[int64]*Entry, max(0, min(meta.Entries, 10_000_000)))}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, stateShards)
@@ -482,7 +483,7 @@ func (b *builder) commit(st *state, full bool) error {
 			shards[i] = append(shards[i], e)
 		}
 	}
-	meta := stateMeta{Format: stateFormat, Snapshot: st.Snapshot, Config: st.Config, Files: b.files, Shards: make([]uint64, stateShards)}
+	meta := stateMeta{Format: stateFormat, Snapshot: st.Snapshot, Config: st.Config, Files: b.files, Shards: make([]uint64, stateShards), Entries: len(st.Entries)}
 	var wg sync.WaitGroup
 	errs := make([]error, stateShards)
 	sem := make(chan struct{}, 8)
