@@ -223,8 +223,16 @@ type geoProps struct {
 	Time    string         `json:"time"`
 	Labels  []string       `json:"labels"`
 	Reasons []string       `json:"reasons"`
-	Counts  map[string]int `json:"counts"`
+	Counts  geoCounts      `json:"counts"`
 	URL     string         `json:"url"`
+}
+
+// geoCounts are a feature's counts, in the order a map's keys were written (a map per feature
+// was a tenth of the file's encoding at 150,000 changesets).
+type geoCounts struct {
+	Create int `json:"create"`
+	Delete int `json:"delete"`
+	Modify int `json:"modify"`
 }
 
 // bboxGeometry is the entry's bbox as a GeoJSON Polygon (a Point when it has no extent).
@@ -246,7 +254,7 @@ func geoJSONBytes(base string, entries []*Entry) ([]byte, error) {
 			continue
 		}
 		p := geoProps{ID: e.ID, User: e.User, UID: e.UID, Time: e.Time.UTC().Format(time.RFC3339), Labels: e.Labels, Reasons: e.ReasonCodes(),
-			Counts: map[string]int{"create": e.Totals[0], "modify": e.Totals[1], "delete": e.Totals[2]}, URL: absURL(base, changesetFile(e.ID))}
+			Counts: geoCounts{Create: e.Totals[0], Modify: e.Totals[1], Delete: e.Totals[2]}, URL: absURL(base, changesetFile(e.ID))}
 		if p.Labels == nil {
 			p.Labels = []string{}
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"unsafe"
 )
 
 // htmlStore keeps the entries' HTML (what the list pages show of each changeset) on disk
@@ -111,9 +112,8 @@ func (s *htmlStore) html(es []*Entry) ([]template.HTML, error) {
 		n += int(e.HTMLLen)
 	}
 	buf := make([]byte, n)
-	out := make([]template.HTML, len(es))
 	at := 0
-	for i, e := range es {
+	for _, e := range es {
 		b := buf[at : at+int(e.HTMLLen)]
 		if e.HTMLLen < 0 || e.HTMLAt < 0 || e.HTMLAt+int64(e.HTMLLen) > s.size {
 			return nil, fmt.Errorf("publish: entries' html: changeset %d at %d+%d outside the file (%d bytes)", e.ID, e.HTMLAt, e.HTMLLen, s.size)
@@ -121,8 +121,18 @@ func (s *htmlStore) html(es []*Entry) ([]template.HTML, error) {
 		if _, err := s.f.ReadAt(b, e.HTMLAt); err != nil && !(errors.Is(err, io.EOF) && len(b) == 0) {
 			return nil, fmt.Errorf("publish: entries' html: changeset %d: %w", e.ID, err)
 		}
-		out[i] = template.HTML(b)
 		at += len(b)
+	}
+	// One string over the whole buffer, which nothing writes again, and the entries as
+	// substrings of it: a full run at 150,000 changesets reads about 9,500 pages' worth, and
+	// a copy per entry (template.HTML(b)) was a third of its lists' allocations, which near
+	// the memory limit the collector makes the allocating goroutines pay for.
+	all := unsafe.String(unsafe.SliceData(buf), len(buf))
+	out := make([]template.HTML, len(es))
+	at = 0
+	for i, e := range es {
+		out[i] = template.HTML(all[at : at+int(e.HTMLLen)])
+		at += int(e.HTMLLen)
 	}
 	return out, nil
 }
