@@ -217,14 +217,14 @@ type geoFeature struct {
 }
 
 type geoProps struct {
-	ID      int64          `json:"id"`
-	User    string         `json:"user"`
-	UID     int64          `json:"uid,omitempty"`
-	Time    string         `json:"time"`
-	Labels  []string       `json:"labels"`
-	Reasons []string       `json:"reasons"`
-	Counts  geoCounts      `json:"counts"`
-	URL     string         `json:"url"`
+	ID      int64     `json:"id"`
+	User    string    `json:"user"`
+	UID     int64     `json:"uid,omitempty"`
+	Time    string    `json:"time"`
+	Labels  []string  `json:"labels"`
+	Reasons []string  `json:"reasons"`
+	Counts  geoCounts `json:"counts"`
+	URL     string    `json:"url"`
 }
 
 // geoCounts are a feature's counts, in the order a map's keys were written (a map per feature
