@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -27,8 +28,12 @@ func TestHTMLStore(t *testing.T) {
 	check := func(s *htmlStore, want map[int64]int) {
 		t.Helper()
 		for id, v := range want {
-			got, err := s.html([]*Entry{entries[id]})
-			if err != nil || got[0] != template.HTML(html(id, v)) {
+			var got template.HTML
+			err := s.withHTML([]*Entry{entries[id]}, func(hs []template.HTML) error {
+				got = template.HTML(strings.Clone(string(hs[0])))
+				return nil
+			})
+			if err != nil || got != template.HTML(html(id, v)) {
 				t.Errorf("changeset %d: %q, %v; want version %d", id, got, err, v)
 			}
 		}
@@ -88,7 +93,7 @@ func TestHTMLStore(t *testing.T) {
 	check(s, map[int64]int{1: 3, 4: 2})
 	s.close()
 	// A broken offset is an error naming the changeset.
-	if _, err := s.html([]*Entry{{ID: 99, HTMLAt: 1 << 40, HTMLLen: 5}}); err == nil {
+	if err := s.withHTML([]*Entry{{ID: 99, HTMLAt: 1 << 40, HTMLLen: 5}}, func([]template.HTML) error { return nil }); err == nil {
 		t.Error("no error for an offset outside the file")
 	}
 }

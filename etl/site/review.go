@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"io"
 	"math"
 	"net/url"
@@ -299,16 +300,14 @@ func (p *publisher) renderReview(all []*Entry) error {
 		err := p.b.lazy(rel, fp.sum(), func(w io.Writer) error {
 			v := &reviewView{Total: len(entries), listView: listView{Heading: "Review queue", Pager: pg,
 				Intro: fmt.Sprintf("%d changesets with a reason to look, most severe first (%d reviewed ones not listed).", len(entries), len(q)-len(entries))}}
-			hs, err := p.html.html(chunk)
-			if err != nil {
-				return err
-			}
-			v.Entries = hs
 			t := "Review queue"
 			if n > 1 {
 				t += fmt.Sprintf(" (page %d)", n)
 			}
-			return p.tpl.render(w, "review", &page{Site: p.site, Root: rootFrom(rel), Title: t, Feeds: feeds, Body: v, Scripts: []string{"assets/filter.js", "assets/review.js"}})
+			return p.html.withHTML(chunk, func(hs []template.HTML) error {
+				v.Entries = hs
+				return p.tpl.render(w, "review", &page{Site: p.site, Root: rootFrom(rel), Title: t, Feeds: feeds, Body: v, Scripts: []string{"assets/filter.js", "assets/review.js"}})
+			})
 		})
 		if err != nil {
 			return err

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -803,16 +804,14 @@ func (p *publisher) listPages(kind string, all []*Entry, pageName func(n int) st
 		pg := newPager(n, pages, pageName)
 		err := p.b.lazy(rel, fp.sum(), func(w io.Writer) error {
 			v := &listView{Heading: title, Intro: intro, Links: links, Pager: pg, Card: card, RegionMap: rmap}
-			hs, err := p.html.html(chunk)
-			if err != nil {
-				return err
-			}
-			v.Entries = hs
 			t := title
 			if n > 1 {
 				t += fmt.Sprintf(" (page %d)", n)
 			}
-			return p.tpl.render(w, "list", &page{Site: p.site, Root: rootFrom(rel), Title: t, Feeds: feeds, Body: v, Map: rmap != nil})
+			return p.html.withHTML(chunk, func(hs []template.HTML) error {
+				v.Entries = hs
+				return p.tpl.render(w, "list", &page{Site: p.site, Root: rootFrom(rel), Title: t, Feeds: feeds, Body: v, Map: rmap != nil})
+			})
 		})
 		if err != nil {
 			return err
@@ -890,11 +889,11 @@ func (p *publisher) renderDays(all []*Entry) error {
 	}
 	iv := &listView{Heading: "Latest changesets", Days: dayLinks, Regions: regionLinks, Links: []linkView{{Text: "Review queue: the changesets with a reason to look, most severe first", Href: "review.html", Local: true}},
 		Intro: fmt.Sprintf("%d changesets in the last %d days; updated %s.", len(all), p.pc.Days, fmtTime(p.site.Generated))}
-	if iv.Entries, err = p.html.html(latest); err != nil {
-		return err
-	}
 	var buf bytes.Buffer
-	if err := p.tpl.render(&buf, "list", &page{Site: p.site, Root: "", Title: "Latest changesets", Feeds: siteFeeds, Body: iv}); err != nil {
+	if err := p.html.withHTML(latest, func(hs []template.HTML) error {
+		iv.Entries = hs
+		return p.tpl.render(&buf, "list", &page{Site: p.site, Root: "", Title: "Latest changesets", Feeds: siteFeeds, Body: iv})
+	}); err != nil {
 		return fmt.Errorf("publish: index: %w", err)
 	}
 	if err := p.b.write("index.html", buf.Bytes()); err != nil {
