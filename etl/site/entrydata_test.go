@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/osmtrack/osmtrack/etl/analysis"
 )
 
 // TestEntryDataCoversShards changes each field of an entry in turn: whenever the change shows
@@ -98,5 +100,45 @@ func TestEntryDataCoversShards(t *testing.T) {
 	}
 	if visible < 10 {
 		t.Fatalf("only %d fields show in the shards: the test lost its grip", visible)
+	}
+}
+
+// TestDecodeDocAgrees: decodeDoc (goccy/go-json) gives what encoding/json gives, on the
+// test documents, a hostile one, and edge cases of the JSON grammar; both refuse what one
+// refuses.
+func TestDecodeDocAgrees(t *testing.T) {
+	hostileDoc := testDoc(302, hostile, 13.41, 52.51)
+	hostileDoc.Changeset.Comment = hostile + hLong
+	hostileDoc.Elements[0].TagsAdded = map[string]string{hScript: hImg + hLong, "website": hJS}
+	hostileDoc.Reasons = append(hostileDoc.Reasons, analysis.Reason{Code: hScript, Text: hostile, Evidence: map[string]any{hImg: hJS, "n": []any{1.5e300, nil, true}}})
+	var docs [][]byte
+	for _, d := range []*analysis.Document{testDoc(1, "alice", 13.4, 52.5), testDoc(2, "Zoë ✓", -179.9, -89.9), hostileDoc} {
+		b, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, b)
+	}
+	docs = append(docs,
+		[]byte(`{"changeset":{"id":5,"comment":"\u00e9\ud83d\ude00 \u2028"},"reasons":[{"code":"a","evidence":{"k":[1,2,{"x":null}]}}]}`),
+		[]byte(`{"changeset":{"id":5,"id":6},"unknown":{"deep":[[[]]]}}`),
+		[]byte("{\"changeset\":{\"comment\":\"bad \xff utf-8\"}}"),
+		[]byte(`{"changeset":{"id":"7"}}`),
+		[]byte(`{"changeset":{"id":1e3}}`),
+		[]byte(`{"changeset":`),
+		[]byte(`[]`),
+		[]byte(`null`),
+	)
+	for i, raw := range docs {
+		want := &docView{}
+		errWant := json.Unmarshal(raw, want)
+		got, errGot := decodeDoc(raw)
+		if (errWant != nil) != (errGot != nil) {
+			t.Errorf("document %d: encoding/json error %v, decodeDoc error %v", i, errWant, errGot)
+			continue
+		}
+		if errWant == nil && !reflect.DeepEqual(got, want) {
+			t.Errorf("document %d: decodeDoc differs from encoding/json:\n got %+v\nwant %+v", i, got, want)
+		}
 	}
 }

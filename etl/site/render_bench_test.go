@@ -25,8 +25,8 @@ func BenchmarkRenderChangeset(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		doc := &docView{}
-		if err := json.Unmarshal(r.Doc, doc); err != nil {
+		doc, err := decodeDoc(r.Doc)
+		if err != nil {
 			b.Fatal(err)
 		}
 		e := newEntry(r, doc)
@@ -61,8 +61,8 @@ func BenchmarkRenderEntry(b *testing.B) {
 	r := &row{ID: 1, User: "user", UID: 1, Time: time.Now(), Tags: map[string]string{"comment": "edit", "created_by": "iD"},
 		BBox: &[4]float64{13.4, 52.5, 13.41, 52.51}, State: "done", Open: &open, HasAnalysis: true, Complete: true, Doc: raw,
 		Labels: []labelRow{{Label: "roads", Source: "filter", Evidence: json.RawMessage(`{"rule":"roads","predicate":"highway=*"}`)}}}
-	doc := &docView{}
-	if err := json.Unmarshal(r.Doc, doc); err != nil {
+	doc, err := decodeDoc(r.Doc)
+	if err != nil {
 		b.Fatal(err)
 	}
 	e := newEntry(r, doc)

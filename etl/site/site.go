@@ -592,8 +592,8 @@ type renderedChangeset struct {
 func (p *publisher) renderChangeset(r *row) (*renderedChangeset, error) {
 	var doc *docView
 	if r.Doc != nil {
-		doc = &docView{}
-		if err := json.Unmarshal(r.Doc, doc); err != nil {
+		var err error
+		if doc, err = decodeDoc(r.Doc); err != nil {
 			// A document publish cannot read is shown as such; the rest of the site goes on.
 			p.log.Warn("analysis document unreadable", "changeset", r.ID, "err", err)
 			doc = nil
