@@ -77,14 +77,8 @@ type Entry struct {
 	// RoadCreatedM / RoadDeletedM are metres of highway=* created and deleted.
 	RoadCreatedM float64
 	RoadDeletedM float64
-	Thumb        Thumb
 	Updated      time.Time
-	// Display strings, computed once; Thumb and these are cleared once the entry and its page
-	// are rendered (only the templates use them).
-	TimeText   string
-	TimeISO    string
-	CountsView CountsView
-	HTMLAt     int64
+	HTMLAt       int64
 	// Sum fingerprints the database row the entry was rendered from (row.Sum); Version is its
 	// row version (rowVersion).
 	Sum     uint64
@@ -263,20 +257,27 @@ func newEntry(r *row, doc *docView) *Entry {
 				e.RoadDeletedM += l.Deleted
 			}
 		}
-		e.Thumb = thumbnail(doc)
 	} else {
 		for _, code := range r.Reasons {
 			e.Reasons = append(e.Reasons, ReasonBrief{Code: code})
 		}
 	}
-	if e.Thumb.Empty() && e.BBox != nil {
-		e.Thumb = bboxThumb(*e.BBox)
-	}
 	e.Status = badges(r)
-	e.TimeText = fmtTime(e.Time)
-	e.TimeISO = isoTime(e.Time)
-	e.CountsView = countsView(e)
 	return e
+}
+
+// entryThumb is the entry's picture: its document's geometry, else its bounding box. Only
+// the entry's HTML shows it: the Entry does not keep it (at 150,000 changesets, what the
+// entries keep is most of what a run keeps in memory).
+func entryThumb(e *Entry, doc *docView) Thumb {
+	var t Thumb
+	if doc != nil {
+		t = thumbnail(doc)
+	}
+	if t.Empty() && e.BBox != nil {
+		t = bboxThumb(*e.BBox)
+	}
+	return t
 }
 
 func badges(r *row) []Badge {

@@ -81,10 +81,6 @@ func TestEntryDataCoversShards(t *testing.T) {
 			x[0]++
 		case **[4]float64:
 			*x = &[4]float64{13.5, 52.5, 13.51, 52.51}
-		case *Thumb:
-			x.Paths = []ThumbPath{{"create", "M0 0", false}}
-		case *CountsView:
-			x.Create++
 		case *map[string]string:
 			*x = map[string]string{"shops": "Shops"}
 		default:

@@ -296,7 +296,7 @@ func (t *templates) renderParts(e *Entry) (*entryParts, error) {
 			k.num(int64(c[0])).num(int64(c[1])).num(int64(c[2]))
 		}
 	}
-	if p.Counts, err = t.frags.get(k.String(), t.parts[2], e); err != nil {
+	if p.Counts, err = t.frags.get(k.String(), t.parts[2], struct{ CountsView CountsView }{countsView(e)}); err != nil {
 		return nil, err
 	}
 	b := getBuf()
@@ -394,8 +394,8 @@ func (t *templates) cacheFragments(v *csView) error {
 }
 
 // renderEntry renders the entry as the lists show it, with its parts (renderParts).
-func (t *templates) renderEntry(e *Entry, parts *entryParts) (template.HTML, error) {
-	v := entryView{ID: e.ID, Thumb: e.Thumb, TimeISO: e.TimeISO, TimeText: e.TimeText, Parts: parts,
+func (t *templates) renderEntry(e *Entry, parts *entryParts, thumb Thumb) (template.HTML, error) {
+	v := entryView{ID: e.ID, Thumb: thumb, TimeISO: isoTime(e.Time), TimeText: fmtTime(e.Time), Parts: parts,
 		Editor: truncate(e.Editor, 60), Comment: truncate(e.Comment, 300)}
 	if n := len(e.Reasons); n > 0 {
 		v.ReasonsTitle = fmt.Sprintf("%d reason%s to look", n, map[bool]string{false: "", true: "s"}[n > 1])
@@ -519,6 +519,8 @@ type csView struct {
 	RegionLinks []linkView    // the region pages of the regions it is in
 	Discussion  []commentView
 	E           *Entry
+	TimeISO     string // of E.Time
+	TimeText    string
 	ClosedAt    *time.Time
 	JSONHref    string
 	MapData     *mapData
@@ -612,7 +614,7 @@ func osmElementURL(typ string, id int64) string {
 }
 
 func newCSView(r *row, e *Entry, doc *docView) *csView {
-	v := &csView{E: e, ClosedAt: r.ClosedAt, JSONHref: changesetJSON(r.ID), MapData: &mapData{Type: "FeatureCollection", Features: []mapFeature{}, BBox: e.BBox},
+	v := &csView{E: e, TimeISO: isoTime(e.Time), TimeText: fmtTime(e.Time), ClosedAt: r.ClosedAt, JSONHref: changesetJSON(r.ID), MapData: &mapData{Type: "FeatureCollection", Features: []mapFeature{}, BBox: e.BBox},
 		Editor: truncate(e.Editor, 200), Comment: truncate(e.Comment, 1000), OSMHref: osmChangesetURL(e.ID)}
 	if r.State == "failed" {
 		v.Failed = r.Error

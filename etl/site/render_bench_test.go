@@ -34,7 +34,7 @@ func BenchmarkRenderChangeset(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := tpl.renderEntry(e, parts); err != nil {
+		if _, err := tpl.renderEntry(e, parts, entryThumb(e, doc)); err != nil {
 			b.Fatal(err)
 		}
 		v := newCSView(r, e, doc)
@@ -73,7 +73,7 @@ func BenchmarkRenderEntry(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := tpl.renderEntry(e, parts); err != nil {
+		if _, err := tpl.renderEntry(e, parts, entryThumb(e, doc)); err != nil {
 			b.Fatal(err)
 		}
 	}

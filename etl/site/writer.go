@@ -46,7 +46,7 @@ const (
 	treeDir     = "site"
 	stateDir    = "state"
 	legacyDir   = "builds" // the per-run build folders of the previous layout
-	stateFormat = 9
+	stateFormat = 10
 )
 
 // state is what a run rendered, for the next incremental run.
