@@ -210,17 +210,6 @@ func (c windowChanges) window(prev map[int64]*Entry, cutoff, since time.Time) (i
 	}, newIDs
 }
 
-// countGone counts the entries of prev that are not in the window.
-func countGone(prev map[int64]*Entry, inWindow func(int64, *Entry) (windowEntry, bool)) int {
-	n := 0
-	for id, pe := range prev {
-		if _, in := inWindow(id, pe); !in {
-			n++
-		}
-	}
-	return n
-}
-
 // eachRow streams the changesets in the window (all of them when ids is nil, else those in
 // ids) to fn.
 func (s *snapshot) eachRow(ctx context.Context, cutoff time.Time, ids []int64, fn func(*row) error) error {
