@@ -117,6 +117,9 @@ const rowVersion = `c.xmin::text || '/' || coalesce(a.xmin::text, '-') || '/' ||
   coalesce((SELECT string_agg(l.xmin::text || l.label, ',' ORDER BY l.label) FROM changeset_labels l WHERE l.changeset_id = c.id), '-') || '/' ||
   coalesce((SELECT string_agg(k.xmin::text, ',' ORDER BY k.idx) FROM changeset_comments k WHERE k.changeset_id = c.id), '-')`
 
+// updatedAt is when a changeset last changed: its row, or its analysis.
+const updatedAt = `greatest(c.updated_at, coalesce(a.analysed_at, c.updated_at))`
+
 // windowEntry is a changeset in the window: when it last changed and its row version.
 type windowEntry struct {
 	Updated time.Time
@@ -127,8 +130,7 @@ type windowEntry struct {
 // those updated after since (the others are unchanged whatever their version: PostgreSQL does
 // not run rowVersion's subqueries for them, which at 150,000 changesets is most of the query).
 func (s *snapshot) windowIDs(ctx context.Context, cutoff, since time.Time) (map[int64]windowEntry, error) {
-	const upd = `greatest(c.updated_at, coalesce(a.analysed_at, c.updated_at))`
-	rows, err := s.tx.Query(ctx, `SELECT c.id, `+upd+`, CASE WHEN `+upd+` > $2 THEN `+rowVersion+` ELSE '' END
+	rows, err := s.tx.Query(ctx, `SELECT c.id, `+updatedAt+`, CASE WHEN `+updatedAt+` > $2 THEN `+rowVersion+` ELSE '' END
 		FROM changesets c LEFT JOIN analyses a ON a.changeset_id = c.id WHERE `+windowWhere, cutoff, since)
 	if err != nil {
 		return nil, fmt.Errorf("publish: list changesets: %w", err)
@@ -162,8 +164,7 @@ type windowChanges map[int64]windowChange
 // the count checks it: a changeset deleted since, or that left the window without its row
 // changing, makes the counts differ (the caller then lists the window with windowIDs).
 func (s *snapshot) changedSince(ctx context.Context, cutoff, since time.Time) (windowChanges, int, error) {
-	const upd = `greatest(c.updated_at, coalesce(a.analysed_at, c.updated_at))`
-	rows, err := s.tx.Query(ctx, `SELECT c.id, `+upd+`, `+rowVersion+`, (`+windowWhere+`)
+	rows, err := s.tx.Query(ctx, `SELECT c.id, `+updatedAt+`, `+rowVersion+`, (`+windowWhere+`)
 		FROM changesets c LEFT JOIN analyses a ON a.changeset_id = c.id
 		WHERE c.id IN (SELECT id FROM changesets WHERE updated_at > $2 UNION SELECT changeset_id FROM analyses WHERE analysed_at > $2)`, cutoff, since)
 	if err != nil {

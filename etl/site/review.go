@@ -138,15 +138,14 @@ func (p *publisher) reviewItem(e *Entry, it *reviewItem) {
 // mapItem is e (which has a bounding box) as the map's shards hold it: a point, red when
 // it is in the queue.
 func (p *publisher) mapItem(e *Entry, it *reviewItem) {
-	b := *e.BBox
-	s, in := severity(e)
-	if !in {
-		s = 0
+	p.reviewItem(e, it)
+	it.Comment = truncate(e.Comment, 200)
+	if _, in := severity(e); !in {
+		it.Severity = 0
 	}
-	*it = reviewItem{ID: e.ID, Time: e.Time.Unix(), User: truncate(e.User, 100), UID: e.UID, Editor: truncate(e.Editor, 100),
-		Comment: truncate(e.Comment, 200), Reasons: e.ReasonCodes(), Labels: e.Labels, Regions: e.Regions,
-		Changes: e.Elements(), Severity: s, Bot: e.Bot, Open: e.Open, Reviewed: e.ReviewedBy != "",
-		Point: &[2]float64{math.Round((b[0]+b[2])/2*1e6) / 1e6, math.Round((b[1]+b[3])/2*1e6) / 1e6}, Flagged: in}
+	b := *e.BBox
+	it.Point = &[2]float64{math.Round((b[0]+b[2])/2*1e6) / 1e6, math.Round((b[1]+b[3])/2*1e6) / 1e6}
+	it.Flagged = e.InQueue
 }
 
 // shardSet gathers queue-shaped items per day, with the index the filters read (reason names,

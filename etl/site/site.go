@@ -423,31 +423,34 @@ func (p *publisher) keepChangesets(keep []*Entry) []int64 {
 			missing = append(missing, pe.ID) // the previous run did not write it
 			continue
 		}
-		p.entries[pe.ID] = pe
-		p.html.keep(pe)
-		kept++
-		if pe.JSONSum != 0 {
-			kept++
-		}
+		kept += p.keepEntry(pe)
 	}
 	p.b.countKept(kept)
 	return missing
 }
 
+// keepEntry takes the previous run's entry into this run as it is and returns how many files
+// of its stay (its page, and its document when it has one). The caller holds p.mu when
+// others may write p.entries.
+func (p *publisher) keepEntry(pe *Entry) int {
+	p.entries[pe.ID] = pe
+	p.html.keep(pe)
+	if pe.JSONSum != 0 {
+		return 2
+	}
+	return 1
+}
+
 // keepOne leaves an unchanged changeset's files as the previous run wrote them; false when
 // that run did not write them (render it again).
-func (p *publisher) keepOne(id int64, pe *Entry) bool {
+func (p *publisher) keepOne(pe *Entry) bool {
 	if pe == nil || pe.PageSum == 0 {
 		return false
 	}
-	p.b.count(true)
-	if pe.JSONSum != 0 {
-		p.b.count(true)
-	}
 	p.mu.Lock()
-	p.entries[id] = pe
+	n := p.keepEntry(pe)
 	p.mu.Unlock()
-	p.html.keep(pe)
+	p.b.countKept(n)
 	return true
 }
 
@@ -555,7 +558,7 @@ func (p *publisher) renderChangesets(ctx context.Context, snap *snapshot, cutoff
 	}
 	err := snap.eachRow(ctx, cutoff, ids, func(r *row) error {
 		if pe := p.maybe[r.ID]; pe != nil && pe.Sum == r.Sum {
-			if p.keepOne(r.ID, pe) {
+			if p.keepOne(pe) {
 				return nil
 			}
 		}
