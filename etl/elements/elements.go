@@ -10,6 +10,7 @@ package elements
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -124,7 +125,7 @@ func ParseSource(name string) (Source, error) {
 var Tracking = []Source{SourceDiff, SourceSeed}
 
 // Tracks reports whether s is one of Tracking.
-func (s Source) Tracks() bool { return s == SourceDiff || s == SourceSeed }
+func (s Source) Tracks() bool { return slices.Contains(Tracking, s) }
 
 // Valid reports whether s is one of the sources.
 func (s Source) Valid() bool { return s >= SourceDiff && s <= SourceDownload }

@@ -150,6 +150,14 @@ func (f *Fetcher) now() time.Time {
 	return time.Now()
 }
 
+// maxFill is MaxFill, or DefaultMaxFill when it is not set.
+func (f *Fetcher) maxFill() int {
+	if f.MaxFill <= 0 {
+		return DefaultMaxFill
+	}
+	return f.MaxFill
+}
+
 func (f *Fetcher) log() *slog.Logger {
 	if f.Log == nil {
 		return slog.New(slog.DiscardHandler)

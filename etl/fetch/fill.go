@@ -143,10 +143,7 @@ func (mt *matcher) fill(ctx context.Context, tx pgx.Tx, st elements.PG) (int, er
 	if len(nodes) == 0 && len(ways) == 0 {
 		return 0, nil
 	}
-	max := mt.f.MaxFill
-	if max <= 0 {
-		max = DefaultMaxFill
-	}
+	max := mt.f.maxFill()
 	asked := 0
 	var answers []elements.Element
 	ask := func(ids []osm.FeatureID) (osm.Objects, error) {

@@ -49,8 +49,9 @@ func (s *csShare) extend(p orb.Point) {
 // versions of an element in one diff share the decision. With no regions everything is kept.
 //
 // Versions the store holds only because the API answered for them (source api) or a changeset
-// download held them (source download, analyse) do not keep an element by being there, but their locations count: a way is kept when one of its nodes
-// lies inside a region wherever its location came from. With an API (f.API), the locations
+// download held them (source download, analyse) do not keep an element by being there, but
+// their locations count: a way is kept when one of its nodes lies inside a region wherever
+// its location came from. With an API (f.API), the locations
 // the diff and the store lack are asked for (fill).
 func (f *Fetcher) match(ctx context.Context, tx pgx.Tx, c *osmchange.Change) (*matched, error) {
 	els := c.Elements
@@ -133,11 +134,7 @@ func (f *Fetcher) match(ctx context.Context, tx pgx.Tx, c *osmchange.Change) (*m
 		}
 		if f.API != nil {
 			m.prefetchKeys(els)
-			limit := f.MaxFill
-			if limit <= 0 {
-				limit = DefaultMaxFill
-			}
-			n, err := f.prefetch(ctx, st, m, limit)
+			n, err := f.prefetch(ctx, st, m, f.maxFill())
 			if err != nil {
 				return nil, fmt.Errorf("API fill: %w", err)
 			}

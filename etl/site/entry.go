@@ -365,6 +365,11 @@ func fnum(v float64) string { return strconv.FormatFloat(math.Round(v*10)/10, 'f
 
 // docView is the analysis document as publish reads it: the geometry stays raw JSON, which
 // the changeset map embeds as it is; the thumbnail decodes it lightly.
+type docView struct {
+	analysis.Document
+	Geometry *rawFC `json:"geometry"`
+}
+
 // decodeDoc decodes an analysis document as the pages read it. It uses goccy/go-json, a
 // drop-in for encoding/json that decodes this document in about half the time
 // (BenchmarkRenderChangeset; decoding was about an eighth of a full publish's CPU).
@@ -374,11 +379,6 @@ func decodeDoc(raw []byte) (*docView, error) {
 		return nil, err
 	}
 	return doc, nil
-}
-
-type docView struct {
-	analysis.Document
-	Geometry *rawFC `json:"geometry"`
 }
 
 type rawFC struct {

@@ -127,7 +127,7 @@ func feedHTML(base string, e *Entry) string {
 	for _, st := range e.Status {
 		fmt.Fprintf(&b, `<p>Status: <bdi>%s</bdi></p>`, esc(truncate(st.Text, 300)))
 	}
-	fmt.Fprintf(&b, `<p><a href="https://www.openstreetmap.org/changeset/%d">OSM</a> · <a href="https://overpass-api.de/achavi/?changeset=%d">achavi</a> · <a href="https://osmcha.org/changesets/%d">OSMCha</a>`, e.ID, e.ID, e.ID)
+	fmt.Fprintf(&b, `<p><a href="%s">OSM</a> · <a href="%s">achavi</a> · <a href="%s">OSMCha</a>`, osmChangesetURL(e.ID), achaviURL(e.ID), osmchaURL(e.ID))
 	if u := josmURL(e); u != "" {
 		fmt.Fprintf(&b, ` · <a href="%s">JOSM</a>`, esc(u))
 	}

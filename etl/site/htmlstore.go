@@ -147,8 +147,9 @@ func (s *htmlStore) withHTML(es []*Entry, use func([]template.HTML) error) error
 }
 
 // commit makes the store the one the new state points into (entries are the run's entries:
-// those it put or kept). When less than half of the file is used by the entries (changesets rendered again or gone), it first copies the live entries
-// into a new file and reports true: their offsets changed (every state shard must be written).
+// those it put or kept). When less than half of the file is used by the entries (changesets
+// rendered again or gone), it first copies the live entries into a new file and reports
+// true: their offsets changed (every state shard must be written).
 func (s *htmlStore) commit(entries map[int64]*Entry) (moved bool, err error) {
 	if err := s.flush(); err != nil {
 		return false, err

@@ -242,8 +242,8 @@ type reasonLine struct{ Name, Text string }
 type linksView struct{ OSM, Achavi, OSMCha, JOSM, ID, Level0 string }
 
 func newLinksView(e *Entry) linksView {
-	return linksView{OSM: osmChangesetURL(e.ID), Achavi: fmt.Sprintf("https://overpass-api.de/achavi/?changeset=%d", e.ID),
-		OSMCha: fmt.Sprintf("https://osmcha.org/changesets/%d", e.ID), JOSM: josmURL(e), ID: idURL(e), Level0: level0URL(e.ID)}
+	return linksView{OSM: osmChangesetURL(e.ID), Achavi: achaviURL(e.ID), OSMCha: osmchaURL(e.ID), JOSM: josmURL(e), ID: idURL(e),
+		Level0: level0URL(e.ID)}
 }
 
 // badgesView is an entry's badges ("badges"), truncated.
@@ -384,7 +384,11 @@ func (t *templates) cacheFragments(v *csView) error {
 			k.num(int64(n))
 		}
 		for _, b := range []bool{c.Known, c.HasHere} {
-			k.num(map[bool]int64{false: 0, true: 1}[b])
+			if b {
+				k.num(1)
+			} else {
+				k.num(0)
+			}
 		}
 		if v.CardHTML, err = t.frags.get(k.String(), t.usercard, c); err != nil {
 			return err
@@ -398,7 +402,10 @@ func (t *templates) renderEntry(e *Entry, parts *entryParts, thumb Thumb) (templ
 	v := entryView{ID: e.ID, Thumb: thumb, TimeISO: isoTime(e.Time), TimeText: fmtTime(e.Time), Parts: parts,
 		Editor: truncate(e.Editor, 60), Comment: truncate(e.Comment, 300)}
 	if n := len(e.Reasons); n > 0 {
-		v.ReasonsTitle = fmt.Sprintf("%d reason%s to look", n, map[bool]string{false: "", true: "s"}[n > 1])
+		v.ReasonsTitle = "1 reason to look"
+		if n > 1 {
+			v.ReasonsTitle = strconv.Itoa(n) + " reasons to look"
+		}
 		v.Reasons = make([]reasonLine, n)
 		for i, r := range e.Reasons {
 			v.Reasons[i] = reasonLine{Name: truncate(reasonName(r.Code), 60), Text: truncate(r.Text, 300)}
@@ -415,8 +422,6 @@ func (t *templates) renderEntry(e *Entry, parts *entryParts, thumb Thumb) (templ
 var funcs = template.FuncMap{
 	"trunc":      func(n int, s string) string { return truncate(s, n) },
 	"reasonName": reasonName,
-	"idEdit":     idURL,
-	"level0":     level0URL,
 	"reviewHref": reviewHref,
 	"fmtTime":    func(t any) string { return fmtTime(t) },
 	"iso":        func(t any) string { return isoTime(t) },
@@ -427,18 +432,19 @@ var funcs = template.FuncMap{
 		}
 		return (time.Duration(*s) * time.Second).Round(time.Second).String()
 	},
-	"osmChangeset": osmChangesetURL,
-	"achavi":       func(id int64) string { return fmt.Sprintf("https://overpass-api.de/achavi/?changeset=%d", id) },
-	"osmcha":       func(id int64) string { return fmt.Sprintf("https://osmcha.org/changesets/%d", id) },
-	"josm":         josmURL,
-	"osmUser":      func(name string) string { return "https://www.openstreetmap.org/user/" + url.PathEscape(name) },
-	"userHref":     func(name string, uid int64) string { return userPage(name, uid, 1) },
-	"labelHref":    func(l string) string { return labelFile(l) },
+	"osmUser":  func(name string) string { return "https://www.openstreetmap.org/user/" + url.PathEscape(name) },
+	"userHref": func(name string, uid int64) string { return userPage(name, uid, 1) },
 }
 
 func osmChangesetURL(id int64) string {
 	return fmt.Sprintf("https://www.openstreetmap.org/changeset/%d", id)
 }
+
+func achaviURL(id int64) string {
+	return fmt.Sprintf("https://overpass-api.de/achavi/?changeset=%d", id)
+}
+
+func osmchaURL(id int64) string { return fmt.Sprintf("https://osmcha.org/changesets/%d", id) }
 
 func km(m float64) string { return strconv.FormatFloat(m/1000, 'f', 2, 64) }
 

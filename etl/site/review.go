@@ -97,7 +97,7 @@ type queued struct {
 
 // reviewQueue is the queue, most severe first, then newest first: all is newest first
 // (sortedEntries), and a stable sort by severity keeps that order within a severity.
-func reviewQueue(pc *config.Publish, all []*Entry) []queued {
+func reviewQueue(all []*Entry) []queued {
 	var q []queued
 	for _, e := range all {
 		if s, ok := severity(e); ok {
@@ -140,12 +140,12 @@ func (p *publisher) reviewItem(e *Entry, it *reviewItem) {
 func (p *publisher) mapItem(e *Entry, it *reviewItem) {
 	p.reviewItem(e, it)
 	it.Comment = truncate(e.Comment, 200)
-	if _, in := severity(e); !in {
+	_, it.Flagged = severity(e)
+	if !it.Flagged {
 		it.Severity = 0
 	}
 	b := *e.BBox
 	it.Point = &[2]float64{math.Round((b[0]+b[2])/2*1e6) / 1e6, math.Round((b[1]+b[3])/2*1e6) / 1e6}
-	it.Flagged = e.InQueue
 }
 
 // shardSet gathers queue-shaped items per day, with the index the filters read (reason names,
@@ -239,7 +239,7 @@ type reviewView struct {
 
 // renderReview writes review.html (and its pages), review/index.json and the day shards.
 func (p *publisher) renderReview(all []*Entry) error {
-	q := reviewQueue(&p.pc, all)
+	q := reviewQueue(all)
 	set := newShardSet("review", p.reviewItem)
 	for _, x := range q {
 		set.add(x.e)

@@ -22,14 +22,15 @@ import (
 //
 //	DIR/current   symlink to site: what nginx serves (root DIR/current)
 //	DIR/site/     the site, one tree, updated in place
-//	DIR/state/    what the last complete run rendered (meta.gob, entries-*.bin, entries.html): the incremental publish starts from it
+//	DIR/state/    what the last complete run rendered (meta.gob, entries-*.bin,
+//	              entries.html): the incremental publish starts from it
 //
 // A run writes only the files whose content changed, each one atomically: into a temporary
 // file in the same folder, then rename(2) over the old one. A reader (nginx opens each file
 // once per request) gets the old file or the new one, never a half-written one. A file that
-// does not exist yet is created in place (createNew: nothing links to it until it is complete). New pages are
-// written before the pages that link to them; pages of changesets that left the window are
-// removed after everything else is written. During a run the site can thus show some pages
+// does not exist yet is created in place (createNew: nothing links to it until it is
+// complete). New pages are written before the pages that link to them; pages of changesets
+// that left the window are removed after everything else is written. During a run the site can thus show some pages
 // of the new state beside pages of the old one for a few seconds (a changeset page newer than
 // the list that links it), never a broken page or a broken link to a new page.
 //
@@ -388,7 +389,6 @@ func (b *builder) writeIf(rel string, data []byte, changed bool) error {
 	return nil
 }
 
-// count counts a file written or kept that the file list does not hold.
 // countKept counts n files left as they were.
 func (b *builder) countKept(n int) {
 	b.mu.Lock()
@@ -396,6 +396,7 @@ func (b *builder) countKept(n int) {
 	b.mu.Unlock()
 }
 
+// count counts a file written or kept that the file list does not hold.
 func (b *builder) count(kept bool) {
 	b.mu.Lock()
 	if kept {
